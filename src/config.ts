@@ -1,0 +1,160 @@
+/**
+ * The only reader of the environment: a zod schema turns it into one typed
+ * Config, or into one line that names the variable and what is wrong with it.
+ */
+import { z } from 'zod';
+
+export const REGION_DOMAINS = {
+  china: 'console.tim.qq.com',
+  singapore: 'adminapisgp.im.qcloud.com',
+  seoul: 'adminapikr.im.qcloud.com',
+  tokyo: 'adminapijpn.im.qcloud.com',
+  frankfurt: 'adminapiger.im.qcloud.com',
+  mumbai: 'adminapiind.im.qcloud.com',
+  'silicon-valley': 'adminapiusa.im.qcloud.com',
+  jakarta: 'adminapiidn.im.qcloud.com',
+} as const;
+
+/** The credentials the embedded emulator is started with when none are given. */
+export const EMULATOR_SDKAPPID = 1400000000;
+
+export type AuthMode = 'none' | 'jwt';
+
+export interface Config {
+  port: number;
+  host: string;
+  tim: {
+    /** `emulator`: no credentials were given, so the gateway runs the embedded emulator. */
+    mode: 'emulator' | 'remote';
+    sdkappid: number;
+    secretKey: string;
+    adminIdentifier: string;
+    /** Upstream origin; for the emulator, filled in once it listens. */
+    baseUrl: string;
+    timeoutMs: number;
+  };
+  maxQps: number;
+  /** How long one GraphQL request may wait for upstream answers, retries included. */
+  requestTimeoutMs: number;
+  redisUrl: string | undefined;
+  replicas: number;
+  cacheTtlMs: number;
+  maxIdsPerRequest: number;
+  auth: {
+    mode: AuthMode;
+    jwtSecret: string | undefined;
+    jwksUrl: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+  };
+  corsOrigins: string[];
+  graphiql: boolean;
+  introspection: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().nonnegative();
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
+
+/** Each variable's schema; unset variables are `undefined` and take defaults below. */
+const env = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  HOST: z.string().min(1).optional(),
+  TIM_SDKAPPID: positiveInt.optional(),
+  TIM_SECRET_KEY: z.string().min(1).optional(),
+  TIM_ADMIN_IDENTIFIER: z.string().min(1).max(32).optional(),
+  TIM_BASE_URL: url.optional(),
+  TIM_REGION: z.enum(Object.keys(REGION_DOMAINS) as [keyof typeof REGION_DOMAINS]).optional(),
+  TIM_MAX_QPS: positiveInt.max(100_000).optional(),
+  TIM_TIMEOUT_MS: positiveInt.optional(),
+  REQUEST_TIMEOUT_MS: positiveInt.optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+  TAGS_CACHE_TTL_MS: nonNegativeInt.optional(),
+  MAX_IDS_PER_REQUEST: positiveInt.optional(),
+  AUTH_MODE: z.enum(['none', 'jwt']).optional(),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters for HS256').optional(),
+  JWT_JWKS_URL: url.optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  GATEWAY_REPLICAS: positiveInt.optional(),
+  CORS_ORIGINS: z.string().optional(),
+  GRAPHIQL: bool.optional(),
+  GRAPHQL_INTROSPECTION: bool.optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+});
+
+/** Reads a Config from an environment; throws a ConfigError with one line on any problem. */
+export function loadConfig(source: Record<string, string | undefined>): Config {
+  const raw = Object.fromEntries(
+    Object.keys(env.shape).map((k) => [k, source[k] === undefined || source[k] === '' ? undefined : source[k]]),
+  );
+  const parsed = env.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    // Never echo a secret's value back, even when it is malformed.
+    throw new ConfigError(`${name}: ${issue.message}`);
+  }
+  const e = parsed.data;
+
+  const hasId = e.TIM_SDKAPPID !== undefined;
+  const hasKey = e.TIM_SECRET_KEY !== undefined;
+  if (hasId !== hasKey) {
+    const missing = hasId ? 'TIM_SECRET_KEY' : 'TIM_SDKAPPID';
+    const given = hasId ? 'TIM_SDKAPPID' : 'TIM_SECRET_KEY';
+    throw new ConfigError(`${missing}: is required when ${given} is set (set both for real TIM, or neither for the emulator)`);
+  }
+  if (e.TIM_BASE_URL && e.TIM_REGION) {
+    throw new ConfigError('TIM_REGION: set either TIM_REGION or TIM_BASE_URL, not both');
+  }
+  const mode = hasId ? 'remote' : 'emulator';
+  const baseUrl = e.TIM_BASE_URL ?? `https://${REGION_DOMAINS[e.TIM_REGION ?? 'china']}`;
+
+  const authMode: AuthMode = e.AUTH_MODE ?? (mode === 'emulator' ? 'none' : 'jwt');
+  if (authMode === 'jwt' && !e.JWT_SECRET && !e.JWT_JWKS_URL) {
+    const why = e.AUTH_MODE
+      ? 'AUTH_MODE=jwt needs it'
+      : 'with real TIM credentials the gateway checks JWTs; set it, or set AUTH_MODE=none on purpose';
+    throw new ConfigError(`JWT_SECRET: or JWT_JWKS_URL is required: ${why}`);
+  }
+  if (e.JWT_SECRET && e.JWT_JWKS_URL) {
+    throw new ConfigError('JWT_JWKS_URL: set either JWT_SECRET or JWT_JWKS_URL, not both');
+  }
+
+  return {
+    port: e.PORT ?? 4000,
+    host: e.HOST ?? '127.0.0.1',
+    tim: {
+      mode,
+      sdkappid: e.TIM_SDKAPPID ?? EMULATOR_SDKAPPID,
+      // In emulator mode a key is made per process: nothing outside it can sign for it.
+      secretKey: e.TIM_SECRET_KEY ?? '',
+      adminIdentifier: e.TIM_ADMIN_IDENTIFIER ?? 'administrator',
+      baseUrl,
+      timeoutMs: e.TIM_TIMEOUT_MS ?? 5000,
+    },
+    maxQps: e.TIM_MAX_QPS ?? 100,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS ?? 10_000,
+    redisUrl: e.REDIS_URL,
+    replicas: e.GATEWAY_REPLICAS ?? 1,
+    cacheTtlMs: e.TAGS_CACHE_TTL_MS ?? 0,
+    maxIdsPerRequest: e.MAX_IDS_PER_REQUEST ?? 1000,
+    auth: {
+      mode: authMode,
+      jwtSecret: e.JWT_SECRET,
+      jwksUrl: e.JWT_JWKS_URL,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+    },
+    corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    graphiql: e.GRAPHIQL ?? mode === 'emulator',
+    introspection: e.GRAPHQL_INTROSPECTION ?? true,
+    logLevel: e.LOG_LEVEL ?? 'info',
+  };
+}

@@ -1,0 +1,26 @@
+/** `/healthz`: the process runs. `/readyz`: it can serve (503 while the upstream is known down). */
+import type { Plugin } from 'graphql-yoga';
+
+export interface Readiness {
+  /** null when ready, else why not. */
+  problem(): string | null;
+  /** Extra facts for the body (e.g. where the rate budget lives). */
+  details(): Record<string, unknown>;
+}
+
+export function useHealth(readiness: Readiness): Plugin {
+  return {
+    onRequest({ request, url, endResponse, fetchAPI }) {
+      if (url.pathname === '/healthz') {
+        endResponse(new fetchAPI.Response(JSON.stringify({ status: 'ok' }), { status: 200, headers: json }));
+      } else if (url.pathname === '/readyz') {
+        const problem = readiness.problem();
+        const body = { status: problem ? 'unavailable' : 'ready', ...(problem ? { problem } : {}), ...readiness.details() };
+        endResponse(new fetchAPI.Response(JSON.stringify(body), { status: problem ? 503 : 200, headers: json }));
+      }
+      void request;
+    },
+  };
+}
+
+const json = { 'content-type': 'application/json' };

@@ -1,0 +1,32 @@
+/** Every response carries `x-request-id`: the caller's own when sent, else a new one; logs carry it too. */
+import { randomUUID } from 'node:crypto';
+import type { Plugin } from 'graphql-yoga';
+
+const HEADER = 'x-request-id';
+/** A caller's id is kept only when it is short and plain, so it cannot forge log lines. */
+const ACCEPTABLE = /^[\w.:@/+=-]{1,128}$/;
+
+export function requestIdOf(request: Request): string {
+  const given = request.headers.get(HEADER);
+  return given && ACCEPTABLE.test(given) ? given : randomUUID();
+}
+
+const ids = new WeakMap<Request, string>();
+
+/** The id of a request, made once and remembered for its response. */
+export function requestId(request: Request): string {
+  let id = ids.get(request);
+  if (!id) {
+    id = requestIdOf(request);
+    ids.set(request, id);
+  }
+  return id;
+}
+
+export function useRequestId(): Plugin {
+  return {
+    onResponse({ request, response }) {
+      response.headers.set(HEADER, requestId(request));
+    },
+  };
+}

@@ -1,0 +1,6 @@
+/** Imports every type file (each registers itself on the builder) and exports the schema. */
+import { builder } from './builder.js';
+import './user.js';
+import './mutations.js';
+
+export const schema = builder.toSchema({ sortSchema: false });

@@ -1,0 +1,65 @@
+/**
+ * The tag cache (TAGS_CACHE_TTL_MS): answers a lookup without an upstream call
+ * or any rate budget. A write drops the users' entries before it answers, and
+ * an answer read before a drop is never stored after it, so a reader never sees
+ * tags older than a write that has returned.
+ */
+import { LRUCache } from 'lru-cache';
+
+export interface TagCache {
+  /**
+   * Stamps the start of an upstream read, on the cache's own clock (for a
+   * shared cache, the clock every gateway shares); pass it to `setMany`.
+   */
+  beginRead(): Promise<number>;
+  getMany(accounts: readonly string[]): Promise<Map<string, string[]>>;
+  /** Stores tags read by a call stamped `readStartedAt` by `beginRead`, except for accounts dropped since. */
+  setMany(entries: ReadonlyMap<string, string[]>, readStartedAt: number): Promise<void>;
+  invalidate(accounts: readonly string[]): Promise<void>;
+  describe(): string;
+  close?(): Promise<void>;
+}
+
+export class MemoryTagCache implements TagCache {
+  private readonly entries: LRUCache<string, string[]>;
+  /** When each account was last dropped, kept as long as a read could still be in flight. */
+  private readonly droppedAt: LRUCache<string, number>;
+
+  constructor(ttlMs: number, max = 100_000, now: () => number = Date.now) {
+    this.entries = new LRUCache({ max, ttl: ttlMs, ttlAutopurge: false, perf: { now } });
+    this.droppedAt = new LRUCache({ max, ttl: 60_000, perf: { now } });
+  }
+
+  async beginRead(): Promise<number> {
+    return Date.now();
+  }
+
+  async getMany(accounts: readonly string[]): Promise<Map<string, string[]>> {
+    const hits = new Map<string, string[]>();
+    for (const account of accounts) {
+      const tags = this.entries.get(account);
+      if (tags) hits.set(account, tags);
+    }
+    return hits;
+  }
+
+  async setMany(entries: ReadonlyMap<string, string[]>, readStartedAt: number): Promise<void> {
+    for (const [account, tags] of entries) {
+      const dropped = this.droppedAt.get(account);
+      if (dropped !== undefined && dropped >= readStartedAt) continue;
+      this.entries.set(account, tags);
+    }
+  }
+
+  async invalidate(accounts: readonly string[]): Promise<void> {
+    const now = Date.now();
+    for (const account of accounts) {
+      this.entries.delete(account);
+      this.droppedAt.set(account, now);
+    }
+  }
+
+  describe(): string {
+    return 'memory';
+  }
+}

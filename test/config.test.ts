@@ -1,0 +1,68 @@
+/** Configuration: defaults, emulator vs real mode, and one clear line for each bad setting. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+const real = { TIM_SDKAPPID: '1400000001', TIM_SECRET_KEY: 'k'.repeat(40) };
+const jwt = { JWT_SECRET: 's'.repeat(32) };
+
+function problem(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('runs on the emulator with open auth and GraphiQL when no credentials are given', () => {
+    const c = loadConfig({});
+    expect(c.tim.mode).toBe('emulator');
+    expect(c).toMatchObject({ port: 4000, host: '127.0.0.1', maxQps: 100, cacheTtlMs: 0, maxIdsPerRequest: 1000, graphiql: true, introspection: true, replicas: 1 });
+    expect(c.auth.mode).toBe('none');
+    expect(c.tim.timeoutMs).toBe(5000);
+    expect(c.tim.adminIdentifier).toBe('administrator');
+  });
+
+  it('uses real TIM with JWT auth when both credentials are given', () => {
+    const c = loadConfig({ ...real, ...jwt });
+    expect(c.tim).toMatchObject({ mode: 'remote', sdkappid: 1400000001, baseUrl: 'https://console.tim.qq.com' });
+    expect(c.auth.mode).toBe('jwt');
+    expect(c.graphiql).toBe(false);
+  });
+
+  it('maps TIM_REGION to its domain', () => {
+    expect(loadConfig({ ...real, ...jwt, TIM_REGION: 'singapore' }).tim.baseUrl).toBe('https://adminapisgp.im.qcloud.com');
+    expect(loadConfig({ ...real, ...jwt, TIM_BASE_URL: 'http://127.0.0.1:4100/' }).tim.baseUrl).toBe('http://127.0.0.1:4100');
+  });
+
+  it.each([
+    [{ TIM_SDKAPPID: '1400000001' }, /^TIM_SECRET_KEY: is required/],
+    [{ TIM_SECRET_KEY: 'abc' }, /^TIM_SDKAPPID: is required/],
+    [{ TIM_SDKAPPID: 'abc', TIM_SECRET_KEY: 'k' }, /^TIM_SDKAPPID: /],
+    [{ TIM_SDKAPPID: '-5', TIM_SECRET_KEY: 'k' }, /^TIM_SDKAPPID: /],
+    [{ PORT: 'http' }, /^PORT: /],
+    [{ TIM_MAX_QPS: '0' }, /^TIM_MAX_QPS: /],
+    [{ TIM_REGION: 'mars' }, /^TIM_REGION: /],
+    [{ TIM_BASE_URL: 'ftp://x' }, /^TIM_BASE_URL: /],
+    [{ REDIS_URL: 'localhost:6379' }, /^REDIS_URL: /],
+    [{ AUTH_MODE: 'maybe' }, /^AUTH_MODE: /],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: /],
+    [{ ...real }, /^JWT_SECRET: .*AUTH_MODE=none/],
+    [{ AUTH_MODE: 'jwt' }, /^JWT_SECRET: /],
+  ])('refuses %j with one line naming the variable', (env, expected) => {
+    const message = problem(env as Record<string, string>);
+    expect(message).toMatch(expected);
+    expect(message).not.toContain('\n');
+  });
+
+  it('never echoes the secret key', () => {
+    const message = problem({ TIM_SECRET_KEY: 'very-secret-value' });
+    expect(message).not.toContain('very-secret-value');
+  });
+
+  it('lets real credentials run without auth only when asked to on purpose', () => {
+    expect(loadConfig({ ...real, AUTH_MODE: 'none' }).auth.mode).toBe('none');
+  });
+});
