@@ -10,13 +10,16 @@
  * - a user all of whose calls succeeded is read again and shows its tags
  *   after the write;
  * - a user any of whose calls failed has `tags: null` and an error at its
- *   path with the TIM code (`timErrorCode`), `failedIds` (every user of this
- *   mutation not known to be written) and `writtenIds` (every user that was).
- *   A failed user may still be part-written: with 25 tags in three calls, the
- *   first call may have landed before the second failed; and a call that timed
- *   out may have been applied without the answer arriving. "Failed" means
- *   "not confirmed", never "untouched", which is why its tags are not shown
- *   from before the write (and why the cache drops them all the same).
+ *   path with the TIM code (`timErrorCode`) and `failedIds`: the users that
+ *   same failure left unwritten (see usersAfterWrite). The union of every
+ *   `failedIds` is exactly the users whose write is not confirmed; everyone
+ *   else was written (an error without `failedIds` is a failed read after a
+ *   write that went through).
+ * "Not confirmed" is not "untouched": with 25 tags in three calls, the first
+ * call may have landed before the second failed, and a call that timed out may
+ * have been applied without its answer arriving. That is why a failed user's
+ * tags are not shown from before the write, and why the cache drops them all
+ * the same.
  * Nothing reports success for a write that did not happen.
  *
  * Retries are safe because every write here is idempotent: adding a tag a user
@@ -109,8 +112,15 @@ function checkIdCount(accounts: string[], ctx: GatewayContext): void {
 
 /**
  * The users named, in input order and each once. A user any of whose calls
- * failed carries the error (and the list of who was and was not written)
- * instead of tags; the others are read again, past any cache.
+ * failed carries that call's error instead of tags; the others are read again,
+ * past any cache.
+ *
+ * Each error names, in `failedIds`, the users its failure left unwritten (the
+ * users of the failed call, or the one account an `ErrorList` entry refused),
+ * not every failed user of the mutation: with mutation-wide lists on every
+ * error, 1,000 failed users would carry a million ids (11 MB and more) in one
+ * answer, just when the upstream is struggling. The union of the errors'
+ * `failedIds` is every user not written; every other user was written.
  */
 function usersAfterWrite(accounts: string[], outcomes: WriteOutcome[], ctx: GatewayContext): UserShape[] {
   const failures = new Map<string, Error>();
@@ -121,13 +131,19 @@ function usersAfterWrite(accounts: string[], outcomes: WriteOutcome[], ctx: Gate
     }
   }
   const ordered = [...new Set(accounts)];
-  const failedIds = ordered.filter((a) => failures.has(a));
-  const writtenIds = ordered.filter((a) => !failures.has(a));
+  const failedWith = new Map<Error, string[]>();
+  for (const account of ordered) {
+    const failure = failures.get(account);
+    if (!failure) continue;
+    const group = failedWith.get(failure);
+    if (group) group.push(account);
+    else failedWith.set(failure, [account]);
+  }
   return ordered.map((id) => {
     ctx.tags.clear(id);
     const failure = failures.get(id);
     if (!failure) return { id };
-    const writeError = toGraphQLError(failure, { failedIds, writtenIds }) as GraphQLError;
+    const writeError = toGraphQLError(failure, { failedIds: failedWith.get(failure) }) as GraphQLError;
     return { id, writeError };
   });
 }
