@@ -68,6 +68,7 @@ export class TimEmulator {
   private readonly requestIdPrefix = randomBytes(4).toString('hex');
   private requestCount = 0;
   private closing: Promise<void> | null = null;
+  private readonly maxRecordedCalls: number;
   private where = { url: '', port: 0 };
 
   static async start(opts: EmulatorOptions): Promise<TimEmulator> {
@@ -85,6 +86,7 @@ export class TimEmulator {
     this.limiter = new SlidingWindowLimiter(opts.maxCallsPerSecond ?? 100);
     this.emptyTags = opts.emptyTags ?? 'omit';
     this.strictAccounts = opts.strictAccounts ?? false;
+    this.maxRecordedCalls = opts.maxRecordedCalls ?? Infinity;
     this.server = createServer(this.onRequest);
     // Clients are told to keep connections alive; don't drop idle ones sooner than they expect.
     this.server.keepAliveTimeout = 65_000;
@@ -164,6 +166,7 @@ export class TimEmulator {
       errorCode: reply.errorCode,
       httpStatus: reply.status,
     });
+    if (this.calls.length > this.maxRecordedCalls) this.calls.splice(0, Math.ceil(this.maxRecordedCalls / 2));
     this.send(res, reply, this.latencyMs + (fault?.hangMs ?? 0));
   }
 

@@ -23,6 +23,11 @@ export interface EmulatorOptions {
   strictAccounts?: boolean;
   /** Added before every answer; default 0. */
   latencyMs?: number;
+  /**
+   * Recorded calls kept; past it the oldest half is dropped, so a long-running emulator (the one
+   * `npm start` embeds) holds bounded memory. Default: unbounded, as tests and benchmarks read them all.
+   */
+  maxRecordedCalls?: number;
 }
 
 export interface RecordedCall {

@@ -111,3 +111,24 @@ describe('close', () => {
     await expect(startEmulator({ seed: [{ To_Account: '', Tags: [] }] })).rejects.toThrow(/is empty/);
   });
 });
+
+describe('recorded calls', () => {
+  it('keeps at most maxRecordedCalls, dropping the oldest', async () => {
+    const { signUserSig } = await import('../../src/tim/usersig.js');
+    const { TimEmulator } = await import('../../src/emulator/index.js');
+    const emulator = await TimEmulator.start({ sdkappid: 1, secretKey: 'k', adminIdentifier: 'admin', maxRecordedCalls: 4 });
+    try {
+      const sig = signUserSig({ sdkappid: 1, identifier: 'admin', time: Math.floor(Date.now() / 1000), expire: 3600 }, 'k');
+      for (let i = 0; i < 9; i++) {
+        await fetch(`${emulator.url}/v4/all_member_push/im_get_tag?sdkappid=1&identifier=admin&usersig=${sig}&random=${i}&contenttype=json`, {
+          method: 'POST',
+          body: JSON.stringify({ To_Account: [`a${i}`] }),
+        });
+      }
+      expect(emulator.calls.length).toBeLessThanOrEqual(4);
+      expect(emulator.calls.at(-1)!.accounts).toEqual(['a8']);
+    } finally {
+      await emulator.close();
+    }
+  });
+});
