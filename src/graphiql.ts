@@ -2,9 +2,20 @@
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { GraphiQLOptions } from 'graphql-yoga';
 
-export const DEFAULT_DOCUMENT = `# tim-tags-graphql: Tencent IM user tags over GraphQL.
-# Press the run button (or Ctrl-Enter) and pick an operation.
+/** The first lines: short, so they fit the editor's width. */
+const TITLE = `# tim-tags-graphql: Tencent IM user tags.
+# Press run (or Ctrl-Enter) and pick an operation.
+`;
 
+/** Added under the title when the gateway checks JWTs, next to the pre-filled header. */
+const JWT_HINT = `#
+# This gateway checks JWTs: in Headers (below),
+# put your token in place of <your JWT>.
+# Other users' tags need the scope tags:read;
+# the mutations need tags:write.
+`;
+
+const OPERATIONS = `
 query DemoUsers {
   users(ids: ["alice", "bob", "carol", "frank"]) {
     id
@@ -34,19 +45,28 @@ mutation UntagAlice {
 }
 `;
 
+/** The document GraphiQL opens on: several operations, reads and writes, on the demo users. */
+export function defaultDocument(jwt: boolean): string {
+  return TITLE + (jwt ? JWT_HINT : '') + OPERATIONS;
+}
+
 export function graphiqlOptions(authHeaderHint: boolean): GraphiQLOptions {
   return {
     title: 'tim-tags-graphql',
-    defaultQuery: DEFAULT_DOCUMENT,
+    defaultQuery: defaultDocument(authHeaderHint),
     ...(authHeaderHint ? { headers: JSON.stringify({ Authorization: 'Bearer <your JWT>' }, null, 2) } : {}),
   };
 }
 
-let rendered: { key: string; html: string } | null = null;
-
-/** The page inlines several MB of JavaScript; render it once per set of options. */
-export function renderOfflineGraphiQL(opts: GraphiQLOptions): string {
-  const key = JSON.stringify(opts);
-  if (rendered?.key !== key) rendered = { key, html: renderGraphiQL(opts) };
-  return rendered.html;
+/**
+ * A renderer for one gateway. The page inlines several MB of JavaScript, so it
+ * is rendered once per set of options and kept.
+ */
+export function offlineGraphiQLRenderer(): (opts: GraphiQLOptions) => string {
+  let rendered: { key: string; html: string } | null = null;
+  return (opts) => {
+    const key = JSON.stringify(opts);
+    if (rendered?.key !== key) rendered = { key, html: renderGraphiQL(opts) };
+    return rendered.html;
+  };
 }
