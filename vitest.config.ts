@@ -1,5 +1,15 @@
 import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/** Files run in vitest's order, except the scan of everything the suite logged, which runs after all of them. */
+class LogScanLast extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const isScan = (f: TestSpecification) => f.moduleId.endsWith('/zz-logs-no-secrets.test.ts');
+    return [...sorted.filter((f) => !isScan(f)), ...sorted.filter(isScan)];
+  }
+}
 
 export default defineConfig({
   resolve: {
@@ -15,5 +25,6 @@ export default defineConfig({
     // Load tests and multi-process tests measure the upstream's view of time: keep files from competing for 2 cores.
     fileParallelism: false,
     globalSetup: ['test/global-setup.ts'],
+    sequence: { sequencer: LogScanLast },
   },
 });

@@ -4,14 +4,21 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 /** Paths that may carry a credential; their values never reach the log. */
 export const REDACTED_PATHS = [
   'authorization',
-  'headers.authorization',
+  '*.authorization',
   'req.headers.authorization',
   'usersig',
   '*.usersig',
   'secretKey',
   '*.secretKey',
+  // A whole Config logged by mistake: config.tim.secretKey, config.auth.jwtSecret.
+  '*.*.secretKey',
+  'jwtSecret',
+  '*.jwtSecret',
+  '*.*.jwtSecret',
   'TIM_SECRET_KEY',
+  '*.TIM_SECRET_KEY',
   'JWT_SECRET',
+  '*.JWT_SECRET',
 ];
 
 export interface LoggerOptions {

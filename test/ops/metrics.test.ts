@@ -212,9 +212,13 @@ describe('cache, rate budget and circuit metrics', () => {
     expect(scrape.sum('tim_tags_upstream_retries_total', { command: 'im_get_tag', code: '0' })).toBeGreaterThanOrEqual(3);
   });
 
-  it('tells an error without a code by its HTTP status (a GET without the CSRF header)', async () => {
+  it('tells an error without a code by its HTTP status (a text/plain POST without the CSRF header)', async () => {
     const rig = rigs[0]!;
-    const res = await fetch(`${rig.url}/graphql?query=${encodeURIComponent('{ user(id: "u1") { tags } }')}`);
+    const res = await fetch(`${rig.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({ query: '{ user(id: "u1") { tags } }' }),
+    });
     expect(res.status).toBe(403);
     const scrape = await Scrape.of(rig);
     expect(scrape.get('graphql_request_duration_seconds_count', { operation: 'anonymous', outcome: 'HTTP_403' })).toBe(1);

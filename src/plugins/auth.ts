@@ -1,0 +1,236 @@
+/**
+ * Who is calling, and may they ask this. The gateway signs every upstream call
+ * as the app admin, so without this plugin anyone who reaches it could read and
+ * change every user's tags.
+ *
+ * In `jwt` mode it works in two steps, both before any resolver runs:
+ * - authenticate, when yoga starts parsing the request: the bearer token is
+ *   verified (signature with a pinned algorithm, exp, nbf, iss, aud) and becomes
+ *   the request's Caller, or the request ends with UNAUTHENTICATED (HTTP 401).
+ *   Doing it this early means an anonymous caller learns nothing, not even
+ *   whether a document validates.
+ * - authorise, when the operation is about to execute: `authorize` reads the
+ *   operation (its type, and the ids its root fields name, with variables
+ *   applied) and refuses it whole with FORBIDDEN (HTTP 403). Deciding on the
+ *   whole operation, rather than field by field as resolvers run, means a
+ *   refused request makes no upstream call at all, not even for the ids it
+ *   was allowed.
+ * In `none` mode both steps are skipped and the Caller is null.
+ */
+import {
+  getArgumentValues,
+  getOperationAST,
+  getVariableValues,
+  Kind,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLError,
+  type GraphQLSchema,
+  type SelectionSetNode,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { createRemoteJWKSet, errors as jose, jwtVerify, type JWTPayload } from 'jose';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { Caller } from '../schema/context.js';
+import { gqlError } from '../schema/errors.js';
+import { requestId } from './request-id.js';
+
+/** Lets a token read any user's tags (its own need no scope). */
+export const SCOPE_READ = 'tags:read';
+/** Lets a token run any mutation. */
+export const SCOPE_WRITE = 'tags:write';
+
+/** HS256 only with a shared secret; only asymmetric algorithms with a JWKS, so a public key can never act as an HMAC secret. */
+const SECRET_ALGORITHMS = ['HS256'];
+const JWKS_ALGORITHMS = ['RS256', 'ES256'];
+/** Allowed clock skew between the token issuer and this gateway, for exp and nbf. */
+const CLOCK_TOLERANCE_S = 5;
+
+/** Root Query fields that read only the users their id arguments name. Any other field needs `tags:read`. */
+const ID_ARGUMENTS: Record<string, 'id' | 'ids'> = { user: 'id', users: 'ids' };
+/** Root fields that read no user's data. */
+const HARMLESS_FIELDS = new Set(['__typename', '__schema', '__type']);
+
+export interface Auth {
+  plugin: Plugin;
+  /** The request's caller, once authenticated; null in `none` mode. */
+  callerOf(request: Request): Caller | null;
+}
+
+export function createAuth(auth: Config['auth'], log: Logger): Auth {
+  if (auth.mode === 'none') return { plugin: {}, callerOf: () => null };
+  const verifier = new TokenVerifier(auth, log);
+  const callers = new WeakMap<Request, Caller>();
+  const refused = (request: Request, caller: Caller | null, error: GraphQLError) =>
+    log.debug({ requestId: requestId(request), sub: caller?.sub, code: error.extensions?.code, reason: error.message }, 'request refused');
+  const plugin: Plugin = {
+    async onRequestParse({ request }) {
+      try {
+        callers.set(request, await verifier.authenticate(request.headers.get('authorization')));
+      } catch (err) {
+        refused(request, null, err as GraphQLError);
+        throw err;
+      }
+    },
+    onExecute({ args, setResultAndStopExecution }) {
+      const request = (args.contextValue as { request: Request }).request;
+      const caller = callers.get(request);
+      const denial = caller ? authorize(caller, args) : unauthenticated('No bearer token was checked for this request');
+      if (denial) {
+        refused(request, caller ?? null, denial);
+        setResultAndStopExecution({ errors: [denial] });
+      }
+    },
+  };
+  return { plugin, callerOf: (request) => callers.get(request) ?? null };
+}
+
+/** Checks bearer tokens against JWT_SECRET or JWT_JWKS_URL. */
+class TokenVerifier {
+  private readonly verify: (token: string) => Promise<JWTPayload>;
+
+  constructor(
+    private readonly auth: Config['auth'],
+    private readonly log: Logger,
+  ) {
+    const claims = {
+      issuer: auth.issuer,
+      audience: auth.audience,
+      clockTolerance: CLOCK_TOLERANCE_S,
+      // A token without exp would be good forever; one without sub names nobody.
+      requiredClaims: ['exp', 'sub'],
+    };
+    if (auth.jwtSecret) {
+      const secret = new TextEncoder().encode(auth.jwtSecret);
+      this.verify = async (token) => (await jwtVerify(token, secret, { ...claims, algorithms: SECRET_ALGORITHMS })).payload;
+    } else if (auth.jwksUrl) {
+      const keys = createRemoteJWKSet(new URL(auth.jwksUrl), { timeoutDuration: 3000, cooldownDuration: 30_000 });
+      this.verify = async (token) => (await jwtVerify(token, keys, { ...claims, algorithms: JWKS_ALGORITHMS })).payload;
+    } else {
+      throw new Error('AUTH_MODE=jwt needs JWT_SECRET or JWT_JWKS_URL (src/config.ts should have refused this config)');
+    }
+  }
+
+  /** The caller a token names; throws UNAUTHENTICATED when there is no good token. */
+  async authenticate(authorization: string | null): Promise<Caller> {
+    if (!authorization) throw unauthenticated('This gateway needs a token: send Authorization: Bearer <JWT>');
+    const match = /^Bearer +([\w-]+\.[\w-]*\.[\w-]*) *$/i.exec(authorization);
+    if (!match) throw unauthenticated('The Authorization header must be "Bearer <JWT>"');
+    let payload: JWTPayload;
+    try {
+      payload = await this.verify(match[1]!);
+    } catch (err) {
+      throw unauthenticated(this.whyRefused(err));
+    }
+    if (typeof payload.sub !== 'string' || payload.sub === '') throw unauthenticated('The token has no "sub" (the caller\'s TIM account)');
+    const scope = typeof payload.scope === 'string' ? payload.scope : '';
+    return { sub: payload.sub, scopes: new Set(scope.split(' ').filter(Boolean)) };
+  }
+
+  /** Says what was wrong with a token, without echoing it. */
+  private whyRefused(err: unknown): string {
+    if (err instanceof jose.JWTExpired) return 'The token has expired';
+    if (err instanceof jose.JWTClaimValidationFailed) {
+      return err.claim === 'nbf' ? 'The token is not valid yet (nbf)' : `The token was refused: ${err.message}`;
+    }
+    if (err instanceof jose.JOSEAlgNotAllowed) {
+      return `The token's algorithm is not accepted here (accepted: ${(this.auth.jwtSecret ? SECRET_ALGORITHMS : JWKS_ALGORITHMS).join(', ')})`;
+    }
+    if (err instanceof jose.JWSSignatureVerificationFailed) return "The token's signature does not verify";
+    if (err instanceof jose.JWKSNoMatchingKey) return 'No key of the JWKS matches the token';
+    if (err instanceof jose.JWKSTimeout || err instanceof jose.JWKSInvalid || !(err instanceof jose.JOSEError)) {
+      // The key set could not be fetched or read: the caller is not at fault, but neither can the token be trusted.
+      this.log.warn({ err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }, 'could not check a token against JWT_JWKS_URL');
+      return 'The token could not be checked: the key set (JWT_JWKS_URL) is unavailable';
+    }
+    return 'The token is not a valid signed JWT';
+  }
+}
+
+export interface OperationArgs {
+  schema: GraphQLSchema;
+  document: DocumentNode;
+  operationName?: string | null | undefined;
+  variableValues?: Record<string, unknown> | null | undefined;
+}
+
+/**
+ * The rules, all of them: any mutation needs `tags:write`; a query may read
+ * the caller's own user freely and any other user with `tags:read`. Returns the
+ * error to refuse the operation with, or null to let it run.
+ *
+ * What a query reads is found the way execution will find it: the selected
+ * operation's root fields, through fragments, with their arguments coerced
+ * against the same variables. `@skip`/`@include` are ignored, so a skipped field
+ * still counts: the check can only be stricter than execution, never looser.
+ */
+export function authorize(caller: Caller, args: OperationArgs): GraphQLError | null {
+  const allPowerful = caller.scopes.has(SCOPE_READ) && caller.scopes.has(SCOPE_WRITE);
+  const operation = getOperationAST(args.document, args.operationName ?? undefined);
+  // Yoga refuses such a request before this point; should one get here, decide nothing on a guess.
+  if (!operation) return allPowerful ? null : forbidden('Name the one operation to run: what this token may do depends on it', SCOPE_READ);
+  if (operation.operation !== 'query') {
+    return caller.scopes.has(SCOPE_WRITE)
+      ? null
+      : forbidden(`A ${operation.operation} needs the scope ${SCOPE_WRITE}`, SCOPE_WRITE);
+  }
+  if (caller.scopes.has(SCOPE_READ)) return null;
+
+  const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
+  // Variables that do not coerce stop execution before any resolver runs; let it report them.
+  if (variables.errors) return null;
+
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const def of args.document.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  const queryFields = args.schema.getQueryType()?.getFields() ?? {};
+  const others = new Set<string>();
+  const visited = new Set<string>();
+
+  const walk = (selections: SelectionSetNode): void => {
+    for (const node of selections.selections) {
+      if (node.kind === Kind.INLINE_FRAGMENT) walk(node.selectionSet);
+      else if (node.kind === Kind.FRAGMENT_SPREAD) {
+        const fragment = fragments.get(node.name.value);
+        if (fragment && !visited.has(fragment.name.value)) {
+          visited.add(fragment.name.value);
+          walk(fragment.selectionSet);
+        }
+      } else if (!HARMLESS_FIELDS.has(node.name.value)) {
+        const argument = ID_ARGUMENTS[node.name.value];
+        const field = queryFields[node.name.value];
+        if (!argument || !field) throw new UnknownReach(`the field ${node.name.value}`);
+        const value: unknown = getArgumentValues(field, node, variables.coerced)[argument];
+        for (const id of Array.isArray(value) ? value : [value]) {
+          if (String(id) !== caller.sub) others.add(String(id));
+        }
+      }
+    }
+  };
+  try {
+    walk(operation.selectionSet);
+  } catch (err) {
+    // Whatever cannot be told apart from another user's data is treated as such.
+    const what = err instanceof UnknownReach ? err.message : 'an argument that does not coerce';
+    return forbidden(`This query reads ${what}, which needs the scope ${SCOPE_READ}`, SCOPE_READ);
+  }
+  if (others.size === 0) return null;
+  const [first] = others;
+  return forbidden(
+    `This token may read only its own user's tags ("${caller.sub}"); reading ${JSON.stringify(first)}` +
+      `${others.size > 1 ? ` and ${others.size - 1} more` : ''} needs the scope ${SCOPE_READ}`,
+    SCOPE_READ,
+  );
+}
+
+class UnknownReach extends Error {}
+
+function unauthenticated(message: string): GraphQLError {
+  return gqlError('UNAUTHENTICATED', message, {
+    http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } },
+  });
+}
+
+function forbidden(message: string, scope: string): GraphQLError {
+  return gqlError('FORBIDDEN', message, { requiredScope: scope, http: { status: 403 } });
+}
