@@ -1,0 +1,56 @@
+/** The messages between the bench (parent) and its serving processes (bench/serve.ts), over IPC. */
+
+export interface EmulatorStart {
+  role: 'emulator';
+  sdkappid: number;
+  secretKey: string;
+  latencyMs: number;
+  maxCallsPerSecond: number;
+}
+
+export interface GatewayStart {
+  role: 'gateway';
+  /** The gateway's environment, read by loadConfig as in production. */
+  env: Record<string, string>;
+  coalesce: boolean;
+  logFile: string;
+}
+
+/** What is started, and where the compiled gateway (dist/) is, as a file URL ending in `/`. */
+export type StartMessage = (EmulatorStart | GatewayStart) & { distUrl: string };
+
+/** Questions after the start; each is answered once, by `id`. */
+export type Question =
+  | { id: number; ask: 'reset' }
+  | { id: number; ask: 'upstream'; since: number; until: number }
+  | { id: number; ask: 'memory' }
+  /** A gateway's upstream calls: when each attempt started, by its own clock (im_get_tag only). */
+  | { id: number; ask: 'departures'; since: number; until: number }
+  | { id: number; ask: 'stop' };
+
+/** What the upstream saw of `im_get_tag` since the last reset. */
+export interface UpstreamSummary {
+  calls: number;
+  accounts: number;
+  /** Most calls in any sliding one-second window (maxCallsInWindow). */
+  peakInOneSecond: number;
+  /** Calls answered with an error, by TIM ErrorCode (-1: an HTTP fault or garbage). */
+  errors: Record<string, number>;
+}
+
+/** Resident set size in bytes: now, and the highest seen since the last reset. */
+export interface MemorySummary {
+  rss: number;
+  peakRss: number;
+}
+
+export type Reply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: string };
+
+/** The first message a serving process sends: where it listens. */
+export interface Ready {
+  ready: true;
+  url: string;
+  pid: number;
+}

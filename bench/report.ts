@@ -1,0 +1,198 @@
+/** The bench's results: one row per scenario and mode, printed as a markdown table and checked against the issues' targets. */
+import type { Mode } from './scenarios.js';
+
+export interface Row {
+  key: string;
+  scenario: string;
+  mode: Mode;
+  gateways: number;
+  durationS: number;
+  reqPerS: number;
+  okReqPerS: number;
+  okLookupsPerS: number;
+  p50Ms: number;
+  p99Ms: number;
+  upstreamCallsPerS: number;
+  accountsPerCall: number;
+  peakCallsInOneSecond: number;
+  /** The same peak over the times the gateways sent their calls: above it, calls bunched on the way. */
+  peakDeparturesInOneSecond: number;
+  /** Errors in response bodies by code (one per failed user), socket errors, and the upstream's refusals as `TIM nnnnn`. */
+  errors: Record<string, number>;
+  /** Peak RSS of each gateway process during the measure. */
+  rssMb: number[];
+  /** Where the gateways said their rate budget lives (/readyz). */
+  budget: string;
+}
+
+export interface Skipped {
+  key: string;
+  scenario: string;
+  why: string;
+}
+
+export interface Check {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+/** The physical limit: 100 calls of 100 accounts each per second. */
+export const UPSTREAM_LOOKUPS_PER_SECOND = 10_000;
+export const UPSTREAM_CALLS_PER_SECOND = 100;
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const one = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
+
+export function table(rows: Row[]): string {
+  const head = [
+    'scenario',
+    'coalescing',
+    'req/s',
+    'ok req/s',
+    'ok lookups/s',
+    'p50 ms',
+    'p99 ms',
+    'upstream calls/s',
+    'accounts/call',
+    'peak calls in 1 s (arrived / sent)',
+    'errors (count)',
+    'gateway RSS MB',
+  ];
+  const lines = rows.map((r) => [
+    r.scenario,
+    r.mode,
+    int(r.reqPerS),
+    int(r.okReqPerS),
+    int(r.okLookupsPerS),
+    String(r.p50Ms),
+    String(r.p99Ms),
+    one(r.upstreamCallsPerS),
+    one(r.accountsPerCall),
+    `${r.peakCallsInOneSecond} / ${r.peakDeparturesInOneSecond}`,
+    describeErrors(r.errors),
+    r.rssMb.map((mb) => mb.toFixed(0)).join(' + '),
+  ]);
+  return [head, head.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+function describeErrors(errors: Record<string, number>): string {
+  const entries = Object.entries(errors).sort((a, b) => b[1] - a[1]);
+  return entries.length === 0 ? 'none' : entries.map(([what, n]) => `${what} ${int(n)}`).join(', ');
+}
+
+/** On/off ratios for every scenario measured both ways. */
+export function ratios(rows: Row[]): string[] {
+  const out: string[] = [];
+  for (const on of rows.filter((r) => r.mode === 'on')) {
+    const off = rows.find((r) => r.key === on.key && r.mode === 'off');
+    if (!off) continue;
+    out.push(
+      `${on.scenario}: coalescing on/off = ${ratio(on.reqPerS, off.reqPerS)} req/s, ` +
+        `${ratio(on.okReqPerS, off.okReqPerS)} ok req/s, ${ratio(on.okLookupsPerS, off.okLookupsPerS)} ok lookups/s`,
+    );
+  }
+  return out;
+}
+
+function ratio(a: number, b: number): string {
+  return b > 0 ? `x${(a / b).toFixed(1)}` : a > 0 ? 'x(inf)' : '-';
+}
+
+/** Issue 4's and issue 5's targets, for the rows that were measured. */
+export function checks(rows: Row[]): Check[] {
+  const row = (key: string, mode: Mode) => rows.find((r) => r.key === key && r.mode === mode);
+  const out: Check[] = [];
+
+  const ten = row('ten', 'on');
+  if (ten) {
+    out.push({
+      target: 'ten users per request: >= 9,000 ok lookups/s',
+      measured: `${int(ten.okLookupsPerS)} ok lookups/s`,
+      met: ten.okLookupsPerS >= 0.9 * UPSTREAM_LOOKUPS_PER_SECOND,
+    });
+    out.push(upstreamWithinLimit('ten users per request', ten));
+    out.push({ target: 'ten users per request: p99 < 250 ms', measured: `p99 ${ten.p99Ms} ms`, met: ten.p99Ms < 250 });
+  }
+
+  const singleOn = row('single', 'on');
+  const singleOff = row('single', 'off');
+  if (singleOn && singleOff) {
+    const x = singleOff.okReqPerS > 0 ? singleOn.okReqPerS / singleOff.okReqPerS : Infinity;
+    out.push({
+      target: 'single user: >= 20x the ok req/s of coalescing off',
+      measured: `x${x.toFixed(1)} (${int(singleOn.okReqPerS)} vs ${int(singleOff.okReqPerS)} ok req/s)`,
+      met: x >= 20,
+    });
+  }
+
+  for (const r of rows) {
+    if ((r.key === 'ten' || r.key === 'redis-ten') && r.mode === 'on') continue;
+    if (r.peakCallsInOneSecond > UPSTREAM_CALLS_PER_SECOND) out.push(upstreamWithinLimit(`${r.scenario} (${r.mode})`, r));
+  }
+
+  const redisTen = row('redis-ten', 'on');
+  if (redisTen) {
+    out.push({
+      target: 'two gateways + Redis, ten users per request: >= 9,000 ok lookups/s',
+      measured: `${int(redisTen.okLookupsPerS)} ok lookups/s`,
+      met: redisTen.okLookupsPerS >= 0.9 * UPSTREAM_LOOKUPS_PER_SECOND,
+    });
+    out.push(upstreamWithinLimit('two gateways + Redis', redisTen));
+  }
+  for (const key of ['hot', 'redis-hot-1', 'redis-hot']) {
+    const hot = row(key, 'on');
+    if (!hot) continue;
+    out.push({
+      target: `${hot.scenario}: >= 50,000 ok lookups/s (5x the physical limit)`,
+      measured: `${int(hot.okLookupsPerS)} ok lookups/s`,
+      met: hot.okLookupsPerS >= 5 * UPSTREAM_LOOKUPS_PER_SECOND,
+    });
+  }
+  return out;
+}
+
+function upstreamWithinLimit(what: string, r: Row): Check {
+  return {
+    target: `${what}: upstream <= 100 calls/s, never over 100 in a sliding second`,
+    measured: `${one(r.upstreamCallsPerS)} calls/s, peak ${r.peakCallsInOneSecond} in one second`,
+    met: r.upstreamCallsPerS <= UPSTREAM_CALLS_PER_SECOND && r.peakCallsInOneSecond <= UPSTREAM_CALLS_PER_SECOND,
+  };
+}
+
+export interface Setting {
+  name: string;
+  value: string;
+}
+
+export function markdown(opts: {
+  startedAt: Date;
+  settings: Setting[];
+  rows: Row[];
+  skipped: Skipped[];
+  checks: Check[];
+  ratios: string[];
+  profiles: string[];
+}): string {
+  const parts = [
+    `# Benchmark, ${opts.startedAt.toISOString()}`,
+    '',
+    opts.settings.map((s) => `- ${s.name}: ${s.value}`).join('\n'),
+    '',
+    table(opts.rows),
+    '',
+    'ok = a response with no `errors`; ok lookups = users answered with a tag list. Errors count one per failed user; ' +
+      '`TIM nnnnn` are calls the emulator refused. Upstream columns count `im_get_tag` calls seen by the emulator ' +
+      'during the measure; peak = most calls in any sliding second (maxCallsInWindow), as they arrived at the emulator / ' +
+      'as the gateways sent them.',
+  ];
+  if (opts.ratios.length > 0) parts.push('', '## Coalescing on / off', '', opts.ratios.map((r) => `- ${r}`).join('\n'));
+  if (opts.checks.length > 0) {
+    parts.push('', '## Targets', '', opts.checks.map((c) => `- [${c.met ? 'x' : ' '}] ${c.target}: ${c.measured}`).join('\n'));
+  }
+  if (opts.skipped.length > 0) {
+    parts.push('', '## Skipped', '', opts.skipped.map((s) => `- ${s.scenario}: ${s.why}`).join('\n'));
+  }
+  if (opts.profiles.length > 0) parts.push('', '## CPU profiles (gateway, self time)', '', ...opts.profiles);
+  return `${parts.join('\n')}\n`;
+}

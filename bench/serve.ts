@@ -1,0 +1,164 @@
+/**
+ * A serving process of the bench: the TIM emulator or one gateway, run from
+ * the compiled build (dist/) as in production, apart from the load generator
+ * so that autocannon never shares an event loop with what it measures. It runs
+ * as plain JavaScript under plain node (processes.ts transpiles it), so the
+ * gateway's RSS and CPU profile are its own, without a TypeScript loader's.
+ *
+ * The parent forks this file with an IPC channel, sends one StartMessage, gets
+ * a Ready with the URL, then asks Questions (see protocol.ts) until 'stop'.
+ */
+import type { Logger } from 'pino';
+import type * as EmulatorModule from '../src/emulator/index.js';
+import type * as LoggerModule from '../src/logger.js';
+import type * as ConfigModule from '../src/config.js';
+import type * as ServerModule from '../src/server.js';
+import type { MemorySummary, Question, Ready, Reply, StartMessage, UpstreamSummary } from './protocol.js';
+import { seedUsers } from './users.js';
+
+/** The compiled module of `src/<path>.ts`; typed from the source, loaded from dist/. */
+function compiled<M>(path: string): Promise<M> {
+  return import(new URL(`${path}.js`, distUrl).href) as Promise<M>;
+}
+
+/** Where dist/ is: this file runs from a transpiled copy elsewhere (see processes.ts). */
+let distUrl = '';
+
+interface Served {
+  url: string;
+  answer(question: Question): Promise<unknown>;
+}
+
+async function startEmulator(start: Extract<StartMessage, { role: 'emulator' }>): Promise<Served> {
+  const { TimEmulator, maxCallsInWindow } = await compiled<typeof EmulatorModule>('emulator/index');
+  const emulator = await TimEmulator.start({
+    sdkappid: start.sdkappid,
+    secretKey: start.secretKey,
+    adminIdentifier: 'administrator',
+    port: 0,
+    seed: seedUsers(),
+    latencyMs: start.latencyMs,
+    maxCallsPerSecond: start.maxCallsPerSecond,
+  });
+  return {
+    url: emulator.url,
+    async answer(q) {
+      switch (q.ask) {
+        case 'reset':
+          emulator.resetCalls();
+          return null;
+        case 'upstream': {
+          // Only calls made while the load ran count (not those of requests still in flight after it).
+          const calls = emulator.calls.filter((c) => c.command === 'im_get_tag' && c.at >= q.since && c.at <= q.until);
+          const errors: Record<string, number> = {};
+          for (const c of calls) if (c.errorCode !== 0) errors[c.errorCode] = (errors[c.errorCode] ?? 0) + 1;
+          const summary: UpstreamSummary = {
+            calls: calls.length,
+            accounts: calls.reduce((n, c) => n + c.accounts.length, 0),
+            peakInOneSecond: maxCallsInWindow(calls),
+            errors,
+          };
+          return summary;
+        }
+        case 'memory':
+          return memory.summary();
+        case 'departures':
+          throw new Error('the emulator sees arrivals, not departures; ask a gateway');
+        case 'stop':
+          await emulator.close();
+          return null;
+      }
+    },
+  };
+}
+
+async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): Promise<Served> {
+  const [{ loadConfig }, { createLogger }, server, pino] = await Promise.all([
+    compiled<typeof ConfigModule>('config'),
+    compiled<typeof LoggerModule>('logger'),
+    compiled<typeof ServerModule>('server'),
+    import('pino'),
+  ]);
+  const config = loadConfig(start.env);
+  const logger: Logger = createLogger(config.logLevel, {
+    destination: pino.default.destination({ dest: start.logFile, sync: false, mkdir: true, append: false }),
+  });
+  const gateway = await server.startGateway(config, { logger, coalesce: start.coalesce });
+  // When each call left, on the clock the emulator stamps arrivals with: comparing the two
+  // tells bunching by the gateway's pacing from bunching on the way (event-loop lag, the network).
+  let departures: number[] = [];
+  gateway.client.onCall((call) => {
+    if (call.command === 'im_get_tag') departures.push(performance.timeOrigin + performance.now() - call.durationMs);
+  });
+  return {
+    url: gateway.url,
+    async answer(q) {
+      switch (q.ask) {
+        case 'reset':
+          memory.reset();
+          departures = [];
+          return null;
+        case 'memory':
+          return memory.summary();
+        case 'departures':
+          return departures.filter((t) => t >= q.since && t <= q.until);
+        case 'upstream':
+          throw new Error('a gateway does not record upstream calls; ask the emulator');
+        case 'stop': {
+          // A request still waiting for the budget may hold the server open for its deadline; don't wait longer.
+          const timeout = new Promise((resolve) => setTimeout(resolve, 5000).unref());
+          await Promise.race([gateway.close(), timeout]);
+          logger.flush();
+          return null;
+        }
+      }
+    },
+  };
+}
+
+/** The highest RSS seen, sampled often enough to catch a queue's peak. */
+const memory = (() => {
+  let peak = process.memoryUsage.rss();
+  setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100).unref();
+  return {
+    reset: () => void (peak = process.memoryUsage.rss()),
+    summary: (): MemorySummary => {
+      const rss = process.memoryUsage.rss();
+      peak = Math.max(peak, rss);
+      return { rss, peakRss: peak };
+    },
+  };
+})();
+
+function send(message: Ready | Reply): void {
+  process.send!(message);
+}
+
+if (!process.send) {
+  console.error('bench/serve.ts is started by bench/run.ts over IPC, not by hand');
+  process.exit(2);
+}
+
+// Orphaned (the bench died or was interrupted): nothing will ask for a stop, so go now.
+process.once('disconnect', () => process.exit(0));
+
+process.once('message', async (start: StartMessage) => {
+  let served: Served;
+  distUrl = start.distUrl;
+  try {
+    served = await (start.role === 'emulator' ? startEmulator(start) : startGateway(start));
+  } catch (err) {
+    console.error(`bench ${start.role} failed to start:`, err instanceof Error ? err.message : err);
+    process.exit(1);
+  }
+  process.on('message', async (q: Question) => {
+    try {
+      send({ id: q.id, ok: true, value: await served.answer(q) });
+    } catch (err) {
+      send({ id: q.id, ok: false, error: err instanceof Error ? err.message : String(err) });
+    }
+    // Exit from here so that `--cpu-prof` writes its profile.
+    if (q.ask === 'stop') setImmediate(() => process.exit(0));
+  });
+  send({ ready: true, url: served.url, pid: process.pid });
+});
