@@ -45,11 +45,14 @@ export class TimClient {
     this.opts.signer.renew();
   }
 
-  /** Resolves with the answer when ActionStatus is OK; rejects with a TimError otherwise. */
-  async call<A extends CommonAnswer>(command: TagCommand, body: object, accounts: number): Promise<A> {
+  /**
+   * Resolves with the answer when ActionStatus is OK; rejects with a TimError otherwise.
+   * `timeLeftMs` shortens the time limit when the caller's own deadline is nearer.
+   */
+  async call<A extends CommonAnswer>(command: TagCommand, body: object, accounts: number, timeLeftMs = Infinity): Promise<A> {
     const started = performance.now();
     try {
-      const answer = await this.post<A>(command, body);
+      const answer = await this.post<A>(command, body, Math.max(1, Math.min(this.opts.timeoutMs, timeLeftMs)));
       this.report({ command, accounts, durationMs: performance.now() - started, outcome: 'ok', errorCode: 0 });
       return answer;
     } catch (err) {
@@ -64,13 +67,13 @@ export class TimClient {
     this.agent.destroy();
   }
 
-  private async post<A extends CommonAnswer>(command: TagCommand, body: object): Promise<A> {
+  private async post<A extends CommonAnswer>(command: TagCommand, body: object, timeoutMs: number): Promise<A> {
     const res = await fetch(this.urlFor(command), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
       agent: this.agent,
-      signal: AbortSignal.timeout(this.opts.timeoutMs),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
     if (res.status !== 200) throw TimError.unavailable(`TIM answered HTTP ${res.status}`, res.status);

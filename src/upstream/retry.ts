@@ -11,8 +11,9 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 4, baseDelayMs: 50, maxDelayMs: 1000 };
 
 /**
- * Exponential backoff with full jitter (AWS's "full jitter"): spreads the
- * retries of many callers so they do not hit the upstream in step.
+ * Exponential backoff with jitter (AWS's "equal jitter": half the doubling
+ * cap, plus up to as much again at random): spreads the retries of many
+ * callers so they do not hit the upstream in step, yet always backs off.
  */
 export function backoffMs(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
   const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));

@@ -8,6 +8,10 @@
  * dispatcher waits, so each call leaves full (a database's group commit).
  * Lookups never join a call already sent, so a read queued after a write
  * always reads after it.
+ *
+ * Every lookup is answered by its request's deadline: it leaves in time, or
+ * fails fast when the queue ahead of it cannot leave in time (RATE_LIMITED),
+ * or is given up at the deadline, whatever the upstream is doing.
  */
 import type { Logger } from 'pino';
 import type { TimClient } from '../tim/client.js';
@@ -15,12 +19,13 @@ import { TimError } from '../tim/errors.js';
 import { planAccountCalls, readGetTagAnswer, type AccountTags } from '../tim/tags.js';
 import {
   MAX_ACCOUNTS_PER_CALL,
+  TimCode,
   type CommonAnswer,
   type GetTagAnswer,
   type TagCommand,
   type UserTags,
 } from '../tim/wire.js';
-import type { RateBudget } from './budget.js';
+import type { BudgetSlot, RateBudget } from './budget.js';
 import type { TagCache } from './cache.js';
 import { Circuit } from './circuit.js';
 import { RateLimitedError } from './errors.js';
@@ -57,10 +62,27 @@ export interface WriteOutcome {
   accountErrors: Map<string, Error>;
 }
 
+/** One request's interest in one queued account. */
 interface Waiter {
-  resolve(result: AccountTags | { error: Error }): void;
   deadline: number;
+  /** Taken into a batch that was sent: no longer in the queue. */
+  sent: boolean;
+  /** Only the first call counts. */
+  resolve(result: AccountTags | { error: Error }): void;
 }
+
+/** Upstream codes that say the upstream is broken, as opposed to busy (60007, 60011) or refusing this call. */
+const OUTAGE_CODES = new Set<number>([TimCode.INTERNAL_RETRY, TimCode.INTERNAL_TIMEOUT, TimCode.INTERNAL_ERROR]);
+
+/**
+ * Time a call needs before its deadline to be worth making: a slot that would
+ * come later than this is not taken, and the lookup fails as rate limited
+ * rather than as a call cut short.
+ */
+const MIN_CALL_MS = 200;
+
+/** A slot for budgets that cannot hear when a call ends. */
+const UNREPORTED_SLOT: BudgetSlot = { ended() {}, unused() {} };
 
 export class UpstreamScheduler {
   readonly circuit: Circuit;
@@ -81,7 +103,9 @@ export class UpstreamScheduler {
     const misses = [...new Set(accounts.filter((a) => !cached.has(a)))];
     const fetched = new Map<string, TagResult>();
     if (misses.length > 0) {
-      const lookups = this.opts.coalesce === false ? this.lookupDirect(misses, deadline) : this.enqueue(misses, deadline);
+      const lookups =
+        this.refusal(misses, deadline) ??
+        (this.opts.coalesce === false ? this.lookupDirect(misses, deadline) : this.enqueue(misses, deadline));
       for (const [account, result] of await lookups) fetched.set(account, result);
     }
     return accounts.map((a) => cached.get(a) ?? fetched.get(a) ?? new Error(`no answer for account ${a}`));
@@ -118,6 +142,25 @@ export class UpstreamScheduler {
   /** Whether the upstream is thought usable (for /readyz). */
   get ready(): boolean {
     return this.circuit.state !== 'open';
+  }
+
+  /** Distinct accounts waiting in the queue for a call. */
+  get queuedAccounts(): number {
+    return this.queue.size;
+  }
+
+  /** Lookups that fail before any queue: the request has no time left for a call, or the upstream is known down. */
+  private refusal(accounts: string[], deadline: number): Promise<Map<string, TagResult>> | null {
+    let error: Error;
+    if (Date.now() + MIN_CALL_MS >= deadline) {
+      this.events.rateLimited?.(accounts.length);
+      error = new RateLimitedError();
+    } else if (this.circuit.state === 'open') {
+      error = circuitOpenError();
+    } else {
+      return null;
+    }
+    return Promise.resolve(new Map(accounts.map((a) => [a, error])));
   }
 
   private async fromCache(accounts: readonly string[]): Promise<Map<string, string[]>> {
@@ -165,30 +208,66 @@ export class UpstreamScheduler {
       const error = new RateLimitedError();
       return Promise.resolve(new Map(accounts.map((a) => [a, error])));
     }
+    const waiters: Waiter[] = [];
     const results = accounts.map(
       (account) =>
         new Promise<[string, TagResult]>((resolve) => {
+          let settled = false;
           const waiter: Waiter = {
             deadline,
-            resolve: (r) => resolve([account, 'tags' in r ? r.tags : r.error]),
+            sent: false,
+            resolve: (r) => {
+              if (settled) return;
+              settled = true;
+              resolve([account, 'tags' in r ? r.tags : r.error]);
+            },
           };
-          const waiters = this.queue.get(account);
-          if (waiters) waiters.push(waiter);
+          waiters.push(waiter);
+          const queued = this.queue.get(account);
+          if (queued) queued.push(waiter);
           else this.queue.set(account, [waiter]);
         }),
     );
     this.pump();
-    return Promise.all(results).then((entries) => new Map(entries));
+    // The backstop: whatever the dispatcher and the upstream do, the request has its answer by its deadline.
+    const backstop = setTimeout(() => this.giveUp(accounts, waiters), Math.max(0, deadline - Date.now()));
+    return Promise.all(results).then((entries) => {
+      clearTimeout(backstop);
+      return new Map(entries);
+    });
   }
 
   /**
    * Whether `queued` accounts can all leave before `deadline` at the budget's
-   * pace; when not, the lookup fails at once instead of growing the queue.
+   * steady pace; when not, the lookup fails at once instead of growing the
+   * queue. This bounds the queue to what the budget can send before the
+   * latest deadline: about `limit` x 100 accounts per second of request time.
    */
   private canServeInTime(queued: number, deadline: number): boolean {
     const callsAhead = Math.ceil(queued / MAX_ACCOUNTS_PER_CALL);
-    const secondsNeeded = Math.max(0, callsAhead - this.opts.budget.limit) / this.opts.budget.limit;
-    return Date.now() + secondsNeeded * 1000 < deadline;
+    const msNeeded = ((callsAhead - 1) * 1000) / this.opts.budget.limit;
+    return Date.now() + msNeeded + MIN_CALL_MS < deadline;
+  }
+
+  /** Answers a request's lookups still open at its deadline: still queued, the budget ran out; sent, the upstream did. */
+  private giveUp(accounts: string[], waiters: Waiter[]): void {
+    waiters.forEach((waiter, i) => {
+      if (waiter.sent) {
+        waiter.resolve({ error: TimError.unavailable('no answer from TIM before the request deadline') });
+        return;
+      }
+      waiter.resolve({ error: new RateLimitedError() });
+      this.forget(accounts[i]!, waiter);
+    });
+  }
+
+  /** Takes a waiter that gave up out of the queue, so memory goes with it. */
+  private forget(account: string, waiter: Waiter): void {
+    const queued = this.queue.get(account);
+    if (!queued) return;
+    const rest = queued.filter((w) => w !== waiter);
+    if (rest.length === 0) this.queue.delete(account);
+    else if (rest.length !== queued.length) this.queue.set(account, rest);
   }
 
   /** Runs the dispatcher unless it runs already; it stops when the queue is empty. */
@@ -200,68 +279,107 @@ export class UpstreamScheduler {
     setImmediate(() => void this.dispatch());
   }
 
+  /**
+   * The dispatcher: one slot, then one batch, until the queue is empty. It
+   * asks the budget for a slot by the head's earliest deadline; when none can
+   * be had by then, no lookup due by then can be served, so those fail and the
+   * rest of the queue keeps its place.
+   */
   private async dispatch(): Promise<void> {
     try {
-      while (this.queue.size > 0) {
-        this.dropExpired();
-        if (this.queue.size === 0) break;
-        const deadline = this.headDeadline();
+      for (let due = this.headDeadline(); due !== null; due = this.headDeadline()) {
         const waitStarted = Date.now();
-        const granted = await this.opts.budget.acquire(deadline);
+        const slot = await this.slotFor(due);
         this.events.budgetWait?.(Date.now() - waitStarted);
-        const batch = this.takeBatch();
-        if (!granted) {
-          this.events.rateLimited?.(batch.size);
-          settle(batch, () => ({ error: new RateLimitedError() }));
+        if (!slot) {
+          this.refuseDueBy(due);
           continue;
         }
-        void this.sendLookup(batch);
+        const batch = this.takeBatch();
+        if (batch.size === 0) {
+          slot.unused();
+          continue;
+        }
+        void this.sendLookup(batch, slot);
       }
     } catch (err) {
       this.opts.log.error({ err: String(err) }, 'upstream dispatcher failed');
-      const batch = this.takeBatch(Infinity);
-      settle(batch, () => ({ error: TimError.unavailable('upstream dispatcher failed') }));
+      settle(this.takeBatch(Infinity), () => ({ error: TimError.unavailable('upstream dispatcher failed') }));
     } finally {
       this.pumping = false;
       if (this.queue.size > 0) this.pump();
     }
   }
 
-  /** Fails the lookups whose requests have run out of time. */
-  private dropExpired(): void {
-    const now = Date.now();
+  /** The earliest deadline of the head account's lookups, failing those already past it; null when the queue is empty. */
+  private headDeadline(): number | null {
     for (const [account, waiters] of this.queue) {
-      const live = waiters.filter((w) => {
-        if (w.deadline > now) return true;
+      const live = this.liveOf(waiters);
+      if (live.length === 0) {
+        this.queue.delete(account);
+        continue;
+      }
+      if (live.length !== waiters.length) this.queue.set(account, live);
+      return live.reduce((due, w) => Math.min(due, w.deadline), Infinity);
+    }
+    return null;
+  }
+
+  /** Fails every queued lookup due by `due`: the budget has no slot for it in time. */
+  private refuseDueBy(due: number): void {
+    let refused = 0;
+    for (const [account, waiters] of this.queue) {
+      const rest = waiters.filter((w) => {
+        if (w.deadline > due) return true;
         w.resolve({ error: new RateLimitedError() });
+        refused++;
         return false;
       });
-      if (live.length === 0) this.queue.delete(account);
-      else if (live.length !== waiters.length) this.queue.set(account, live);
+      if (rest.length === 0) this.queue.delete(account);
+      else if (rest.length !== waiters.length) this.queue.set(account, rest);
     }
+    if (refused > 0) this.events.rateLimited?.(refused);
   }
 
-  private headDeadline(): number {
-    const first = this.queue.values().next().value as Waiter[];
-    return Math.max(...first.map((w) => w.deadline));
-  }
-
+  /** Cuts up to `size` accounts that still have a live lookup from the head of the queue. */
   private takeBatch(size = MAX_ACCOUNTS_PER_CALL): Map<string, Waiter[]> {
     const batch = new Map<string, Waiter[]>();
     for (const [account, waiters] of this.queue) {
       if (batch.size >= size) break;
-      batch.set(account, waiters);
       this.queue.delete(account);
+      const live = this.liveOf(waiters);
+      if (live.length === 0) continue;
+      for (const w of live) w.sent = true;
+      batch.set(account, live);
     }
     return batch;
   }
 
-  private async sendLookup(batch: Map<string, Waiter[]>): Promise<void> {
+  /** The lookups whose requests still have time; the others fail as rate limited (they waited for the budget). */
+  private liveOf(waiters: Waiter[]): Waiter[] {
+    const now = Date.now();
+    return waiters.filter((w) => {
+      if (w.deadline > now) return true;
+      w.resolve({ error: new RateLimitedError() });
+      return false;
+    });
+  }
+
+  private async sendLookup(batch: Map<string, Waiter[]>, slot: BudgetSlot): Promise<void> {
     const accounts = [...batch.keys()];
-    const deadline = Math.max(...[...batch.values()].flat().map((w) => w.deadline));
-    const results = await this.getTagsCall(accounts, deadline, true);
+    let deadline = 0;
+    for (const waiters of batch.values()) for (const w of waiters) deadline = Math.max(deadline, w.deadline);
+    let results: Map<string, TagResult>;
+    try {
+      results = await this.getTagsCall(accounts, deadline, slot);
+    } catch (err) {
+      // getTagsCall does not reject; this only keeps a bug from leaving requests without an answer.
+      this.opts.log.error({ err: String(err) }, 'upstream lookup failed');
+      const error = TimError.unavailable('upstream lookup failed');
+      results = new Map(accounts.map((a) => [a, error]));
+    }
     settle(batch, (account) => {
-      const r = results.get(account)!;
+      const r = results.get(account) ?? TimError.unavailable(`no answer for account ${account}`);
       return Array.isArray(r) ? { tags: r } : { error: r };
     });
   }
@@ -269,21 +387,22 @@ export class UpstreamScheduler {
   // --- direct lookups (coalescing off) -------------------------------------
 
   private async lookupDirect(accounts: string[], deadline: number): Promise<Map<string, TagResult>> {
-    const calls = planAccountCalls(accounts).map((batch) => this.getTagsCall(batch, deadline, false));
+    const calls = planAccountCalls(accounts).map((batch) => this.getTagsCall(batch, deadline));
     const out = new Map<string, TagResult>();
     for (const results of await Promise.all(calls)) for (const [a, r] of results) out.set(a, r);
     return out;
   }
 
   /** One im_get_tag call (with its retries), read by account; never rejects. */
-  private async getTagsCall(accounts: string[], deadline: number, budgetGranted: boolean): Promise<Map<string, TagResult>> {
-    const readStartedAt = await this.stampRead();
+  private async getTagsCall(accounts: string[], deadline: number, slot?: BudgetSlot): Promise<Map<string, TagResult>> {
     const out = new Map<string, TagResult>();
     try {
-      const answer = await this.send<GetTagAnswer>('im_get_tag', { To_Account: accounts }, accounts.length, deadline, budgetGranted);
+      const readStartedAt = await this.stampRead();
+      const answer = await this.send<GetTagAnswer>('im_get_tag', { To_Account: accounts }, accounts.length, deadline, slot);
       for (const [account, r] of readGetTagAnswer(accounts, answer)) out.set(account, 'tags' in r ? r.tags : r.error);
       await this.remember(out, readStartedAt);
     } catch (error) {
+      slot?.unused(); // when the call never went (a no-op once it did)
       for (const account of accounts) out.set(account, error as Error);
     }
     return out;
@@ -292,8 +411,9 @@ export class UpstreamScheduler {
   // --- one call, paced and retried -----------------------------------------
 
   /**
-   * Makes one logical call: takes a budget slot for every attempt, and retries
-   * what TIM-API.md says may be retried while the deadline allows. Retrying is
+   * Makes one logical call: takes a budget slot for every attempt (the first
+   * may come with the call), and retries what TIM-API.md says may be retried
+   * while the deadline allows; no attempt runs past the deadline. Retrying is
    * safe for every tag command: gets read, and adds and removes are idempotent
    * (adding a tag held already, or removing one not held, changes nothing).
    */
@@ -302,46 +422,90 @@ export class UpstreamScheduler {
     body: object,
     accounts: number,
     deadline: number,
-    budgetGranted = false,
+    firstSlot?: BudgetSlot,
   ): Promise<A> {
+    let slot = firstSlot ?? null;
     let sigRenewed = false;
     for (let attempt = 1; ; attempt++) {
-      if (!budgetGranted) {
+      if (this.circuit.state === 'open') {
+        slot?.unused();
+        throw circuitOpenError();
+      }
+      if (!slot) {
         const waitStarted = Date.now();
-        if (!(await this.opts.budget.acquire(deadline))) {
+        slot = await this.slotFor(deadline);
+        this.events.budgetWait?.(Date.now() - waitStarted);
+        if (!slot) {
           this.events.rateLimited?.(accounts);
           throw new RateLimitedError();
         }
-        this.events.budgetWait?.(Date.now() - waitStarted);
       }
-      budgetGranted = false;
-      if (!this.circuit.allow()) throw TimError.unavailable('the upstream is failing; calls are paused for a moment');
+      const timeLeft = deadline - Date.now();
+      if (timeLeft <= 0) {
+        slot.unused();
+        throw TimError.unavailable('no time left before the request deadline');
+      }
+      if (!this.circuit.allow()) {
+        slot.unused();
+        throw circuitOpenError();
+      }
+      let error: TimError;
       try {
-        const answer = await this.opts.client.call<A>(command, body, accounts);
+        const answer = await this.opts.client.call<A>(command, body, accounts, timeLeft);
         this.circuit.success();
         return answer;
       } catch (err) {
-        const timErr = err instanceof TimError ? err : TimError.unavailable(String(err));
-        if (timErr.retryable) this.circuit.failure();
-        else this.circuit.success();
-        const step = nextStep(this.retry, timErr, attempt, sigRenewed);
-        if (step.action === 'give-up') throw timErr;
-        this.events.retry?.(command, timErr.code);
-        if (step.action === 'renew-sig') {
-          this.opts.client.renewSig();
-          sigRenewed = true;
-          continue;
-        }
-        if (Date.now() + step.delayMs >= deadline) throw timErr;
-        this.opts.log.debug({ command, code: timErr.code, delayMs: step.delayMs, attempt }, 'retrying upstream call');
-        await sleep(step.delayMs);
+        error = err instanceof TimError ? err : TimError.unavailable(String(err));
+      } finally {
+        slot.ended();
+        slot = null;
       }
+      this.judge(error, deadline);
+      const step = nextStep(this.retry, error, attempt, sigRenewed);
+      if (step.action === 'give-up') throw error;
+      this.events.retry?.(command, error.code);
+      if (step.action === 'renew-sig') {
+        this.opts.client.renewSig();
+        sigRenewed = true;
+        continue;
+      }
+      if (Date.now() + step.delayMs + MIN_CALL_MS >= deadline) throw error;
+      this.opts.log.debug({ command, code: error.code, delayMs: step.delayMs, attempt }, 'retrying upstream call');
+      await sleep(step.delayMs);
     }
+  }
+
+  /**
+   * Tells the circuit what a failed attempt says about the upstream: no usable
+   * answer or an internal error is an outage; being busy (60007, 60011), or
+   * running into the request's own deadline, says nothing either way; any
+   * other refusal means it works.
+   */
+  private judge(error: TimError, deadline: number): void {
+    if (error.code === TimCode.RATE_LIMITED || error.code === TimCode.APP_RATE_LIMITED || Date.now() >= deadline) {
+      this.circuit.inconclusive();
+    } else if (error.kind === 'unavailable' || OUTAGE_CODES.has(error.code)) {
+      this.circuit.failure();
+    } else {
+      this.circuit.success();
+    }
+  }
+
+  /** A budget slot in time for a call that must end by `deadline`, or null when none can be had. */
+  private async slotFor(deadline: number): Promise<BudgetSlot | null> {
+    const budget = this.opts.budget;
+    const latest = deadline - MIN_CALL_MS;
+    if (budget.acquireSlot) return budget.acquireSlot(latest);
+    return (await budget.acquire(latest)) ? UNREPORTED_SLOT : null;
   }
 }
 
 function accountsOf(call: UserTags[] | string[]): string[] {
   return call.map((c) => (typeof c === 'string' ? c : c.To_Account));
+}
+
+function circuitOpenError(): TimError {
+  return TimError.unavailable('the upstream is failing; calls are paused for a moment');
 }
 
 function settle(batch: Map<string, Waiter[]>, result: (account: string) => AccountTags | { error: Error }): void {
