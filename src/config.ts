@@ -73,7 +73,8 @@ const env = z.object({
   TIM_REGION: z.enum(Object.keys(REGION_DOMAINS) as [keyof typeof REGION_DOMAINS]).optional(),
   TIM_MAX_QPS: positiveInt.max(100_000).optional(),
   TIM_TIMEOUT_MS: positiveInt.optional(),
-  REQUEST_TIMEOUT_MS: positiveInt.optional(),
+  // Below a second every lookup would fail: a call needs time to be paced, sent and answered.
+  REQUEST_TIMEOUT_MS: positiveInt.min(1000).max(120_000).optional(),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
   TAGS_CACHE_TTL_MS: nonNegativeInt.optional(),
   MAX_IDS_PER_REQUEST: positiveInt.optional(),

@@ -44,6 +44,7 @@ describe('loadConfig', () => {
     [{ TIM_SDKAPPID: '-5', TIM_SECRET_KEY: 'k' }, /^TIM_SDKAPPID: /],
     [{ PORT: 'http' }, /^PORT: /],
     [{ TIM_MAX_QPS: '0' }, /^TIM_MAX_QPS: /],
+    [{ REQUEST_TIMEOUT_MS: '100' }, /^REQUEST_TIMEOUT_MS: /],
     [{ TIM_REGION: 'mars' }, /^TIM_REGION: /],
     [{ TIM_BASE_URL: 'ftp://x' }, /^TIM_BASE_URL: /],
     [{ REDIS_URL: 'localhost:6379' }, /^REDIS_URL: /],
