@@ -10,14 +10,14 @@ import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { TimEmulator } from './emulator/index.js';
-import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.js';
+import { graphiqlOptions, offlineGraphiQLRenderer } from './graphiql.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import { createAuth } from './plugins/auth.js';
 import { useHealth } from './plugins/health.js';
-import { MAX_BODY_BYTES, useQueryLimits } from './plugins/limits.js';
+import { MAX_BODY_BYTES, useLimits } from './plugins/limits.js';
 import { useMetrics } from './plugins/metrics.js';
-import { requestId, useRequestId } from './plugins/request-id.js';
+import { useRequestId } from './plugins/request-id.js';
 import { corsFor, useCsrfPrevention } from './plugins/security.js';
 import { schema } from './schema/index.js';
 import { createContext, type GatewayContext, type Services } from './schema/context.js';
@@ -25,6 +25,7 @@ import { TimClient } from './tim/client.js';
 import { AdminSigner } from './tim/usersig.js';
 import { SlidingWindowBudget, type RateBudget } from './upstream/budget.js';
 import { MemoryTagCache, type TagCache } from './upstream/cache.js';
+import { Circuit, type CircuitOptions } from './upstream/circuit.js';
 import { RedisRateBudget } from './upstream/redis-budget.js';
 import { RedisTagCache } from './upstream/redis-cache.js';
 import { UpstreamScheduler } from './upstream/scheduler.js';
@@ -33,6 +34,8 @@ export interface GatewayOptions {
   logger?: Logger;
   /** Per-request coalescing across requests (on by default; the bench turns it off for its baseline). */
   coalesce?: boolean;
+  /** The upstream circuit breaker's threshold and cooldown (tests shorten them). */
+  circuit?: CircuitOptions;
 }
 
 export interface Gateway {
@@ -60,8 +63,16 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const metrics = new GatewayMetrics();
   client.onCall((call) => logger.debug({ upstream: call }, 'upstream call'));
   client.onCall(metrics.upstreamCall);
-  const { budget, cache } = await budgetAndCacheOf(config, tim.sdkappid, logger);
-  const scheduler = new UpstreamScheduler({ client, budget, cache, log: logger, coalesce: opts.coalesce ?? true, events: metrics.schedulerEvents });
+  const { budget, cache } = await budgetAndCacheOf(config, tim.sdkappid, logger, emulator !== null);
+  const scheduler = new UpstreamScheduler({
+    client,
+    budget,
+    cache,
+    log: logger,
+    coalesce: opts.coalesce ?? true,
+    circuit: new Circuit(opts.circuit),
+    events: metrics.schedulerEvents,
+  });
   scheduler.circuit.onChange((state) => logger.warn({ circuit: state }, `upstream circuit ${state}`));
   scheduler.circuit.onChange(metrics.circuitChanged);
   metrics.watchCircuit(() => scheduler.circuit.state);
@@ -78,7 +89,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     // Security, in the order a request meets it: CSRF, then the caller's token, then the document's limits.
     useCsrfPrevention(),
     auth.plugin,
-    useQueryLimits({ introspection: config.introspection }),
+    useLimits({ introspection: config.introspection }),
   ];
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema,
@@ -91,7 +102,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     batching: false,
     maxRequestBodySize: MAX_BODY_BYTES,
     graphiql: config.graphiql ? graphiqlOptions(config.auth.mode === 'jwt') : false,
-    renderGraphiQL: renderOfflineGraphiQL,
+    renderGraphiQL: offlineGraphiQLRenderer(),
     logging: {
       debug: (...args) => logger.debug(args.map(String).join(' ')),
       info: (...args) => logger.info(args.map(String).join(' ')),
@@ -109,7 +120,6 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info({ url: `${url}/graphql`, upstream: emulator ? 'emulator' : tim.baseUrl, auth: config.auth.mode }, 'gateway listening');
-  void requestId;
 
   let closing: Promise<void> | null = null;
   const close = () =>
@@ -159,12 +169,20 @@ function drain(server: Server, answering: Set<ServerResponse>, graceMs: number):
 }
 
 /** In-process budget and cache, or with REDIS_URL the ones every gateway process of the app shares. */
-async function budgetAndCacheOf(config: Config, sdkappid: number, log: Logger): Promise<{ budget: RateBudget; cache?: TagCache }> {
+async function budgetAndCacheOf(
+  config: Config,
+  sdkappid: number,
+  log: Logger,
+  embedded: boolean,
+): Promise<{ budget: RateBudget; cache?: TagCache }> {
   const ttlMs = config.cacheTtlMs;
-  const url = config.redisUrl;
-  if (!url) return { budget: new SlidingWindowBudget(config.maxQps), cache: ttlMs > 0 ? new MemoryTagCache(ttlMs) : undefined };
+  // Each embedded emulator is an app of its own with its own store: sharing a cache between them would mix their tags.
+  if (embedded && config.redisUrl) log.warn('REDIS_URL is ignored with the embedded emulator: each process has its own upstream');
+  const url = embedded ? undefined : config.redisUrl;
+  if (!url) return { budget: SlidingWindowBudget.paced(config.maxQps), cache: ttlMs > 0 ? new MemoryTagCache(ttlMs) : undefined };
   const [budget, cache] = await Promise.all([
-    RedisRateBudget.connect({ url, sdkappid, limit: config.maxQps, replicas: config.replicas, log }),
+    // A call holds its slot at most one attempt's time limit, and a little for getting there.
+    RedisRateBudget.connect({ url, sdkappid, limit: config.maxQps, replicas: config.replicas, leaseMs: config.tim.timeoutMs + 5000, log }),
     ttlMs > 0 ? RedisTagCache.connect({ url, sdkappid, ttlMs, log }) : undefined,
   ]);
   return { budget, cache };
@@ -181,6 +199,8 @@ async function upstreamOf(config: Config, logger: Logger): Promise<{ tim: Config
     adminIdentifier: config.tim.adminIdentifier,
     port: 0,
     seed: 'demo',
+    // It runs as long as the gateway does: keep only recent calls.
+    maxRecordedCalls: 10_000,
   });
   logger.info(
     { emulator: emulator.url, users: emulator.store.accounts().length },

@@ -12,15 +12,16 @@ export function useHealth(readiness: Readiness): Plugin {
   return {
     onRequest({ request, url, endResponse, fetchAPI }) {
       if (url.pathname === '/healthz') {
-        endResponse(new fetchAPI.Response(JSON.stringify({ status: 'ok' }), { status: 200, headers: json }));
+        endResponse(new fetchAPI.Response(JSON.stringify({ status: 'ok' }), { status: 200, headers: json() }));
       } else if (url.pathname === '/readyz') {
         const problem = readiness.problem();
         const body = { status: problem ? 'unavailable' : 'ready', ...(problem ? { problem } : {}), ...readiness.details() };
-        endResponse(new fetchAPI.Response(JSON.stringify(body), { status: problem ? 503 : 200, headers: json }));
+        endResponse(new fetchAPI.Response(JSON.stringify(body), { status: problem ? 503 : 200, headers: json() }));
       }
       void request;
     },
   };
 }
 
-const json = { 'content-type': 'application/json' };
+/** A fresh object each time: the Response keeps (and fills in content-length on) the one it is given. */
+const json = () => ({ 'content-type': 'application/json' });

@@ -176,3 +176,14 @@ describe('HTTP', () => {
     expect(ready.status).toBe(200);
   });
 });
+
+describe('health endpoints, one after another', () => {
+  it('answers each in full, whatever was asked before', async () => {
+    for (const path of ['/healthz', '/readyz', '/healthz', '/readyz']) {
+      const res = await fetch(`${rig.url}${path}`);
+      expect(res.status).toBe(200);
+      const body = JSON.parse(await res.text());
+      expect(body.status).toMatch(/ok|ready/);
+    }
+  });
+});

@@ -1,0 +1,86 @@
+/** Issue 5: the shared tag cache against the real Redis: TTL, and no stale store after a drop. */
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisTagCache } from '../../src/upstream/redis-cache.js';
+import { dropRedisKeys, freePort, uniqueSdkappid } from '../helpers/process.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const silent = pino({ level: 'silent' });
+const sdkappid = uniqueSdkappid();
+const prefix = `tim-tags:{${sdkappid}}`;
+
+let cache: RedisTagCache;
+let other: RedisTagCache;
+let redis: Redis;
+
+beforeAll(async () => {
+  const connect = () => RedisTagCache.connect({ url: REDIS_URL, sdkappid, ttlMs: 60_000, log: silent });
+  [cache, other] = await Promise.all([connect(), connect()]);
+  redis = new Redis(REDIS_URL);
+});
+afterAll(async () => {
+  await Promise.all([cache.close(), other.close()]);
+  redis.disconnect();
+  await dropRedisKeys(REDIS_URL, `${prefix}:*`);
+});
+
+describe('RedisTagCache', () => {
+  it('serves what another gateway stored, for the TTL, and misses the rest', async () => {
+    const stamp = await cache.beginRead();
+    await cache.setMany(new Map([['alice', ['vip', 'beta']], ['bob', []]]), stamp);
+    const hits = await other.getMany(['alice', 'bob', 'carol']);
+    expect(hits).toEqual(new Map([['alice', ['vip', 'beta']], ['bob', []]]));
+    const ttl = await redis.pttl(`${prefix}:tags:alice`);
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+  });
+
+  it('a drop through one gateway empties the entry for all', async () => {
+    await cache.setMany(new Map([['dave', ['old']]]), await cache.beginRead());
+    expect(await other.getMany(['dave'])).toEqual(new Map([['dave', ['old']]]));
+    await other.invalidate(['dave']);
+    expect(await cache.getMany(['dave'])).toEqual(new Map());
+  });
+
+  it('a read that began before a drop does not store after it; one that began after does', async () => {
+    const before = await cache.beginRead();
+    await new Promise((r) => setTimeout(r, 5));
+    await other.invalidate(['erin', 'frank']);
+    // The read that began before the drop answers afterwards with what it saw: old tags.
+    await cache.setMany(new Map([['erin', ['old']], ['grace', ['kept']]]), before);
+    expect(await other.getMany(['erin', 'grace'])).toEqual(new Map([['grace', ['kept']]]));
+    await new Promise((r) => setTimeout(r, 5));
+    const after = await cache.beginRead();
+    await cache.setMany(new Map([['frank', ['new']]]), after);
+    expect(await other.getMany(['frank'])).toEqual(new Map([['frank', ['new']]]));
+  });
+
+  it('stamps reads with Redis time, as the tombstones are', async () => {
+    const stamp = await cache.beginRead();
+    await other.invalidate(['heidi']);
+    const dropped = Number(await redis.get(`${prefix}:dropped:heidi`));
+    expect(dropped).toBeGreaterThanOrEqual(stamp);
+    expect(await redis.pttl(`${prefix}:dropped:heidi`)).toBeGreaterThan(50_000);
+  });
+
+  it('ignores an entry it cannot read instead of failing the lookup', async () => {
+    await redis.set(`${prefix}:tags:ivan`, 'not json', 'PX', 10_000);
+    expect(await cache.getMany(['ivan'])).toEqual(new Map());
+  });
+});
+
+describe('RedisTagCache without Redis', () => {
+  it('misses, skips stores, owes drops, and says there is no shared cache; nothing throws but the stamp', async () => {
+    const away = await RedisTagCache.connect({ url: `redis://127.0.0.1:${await freePort()}`, sdkappid, ttlMs: 1000, log: silent });
+    try {
+      expect(await away.getMany(['alice'])).toEqual(new Map());
+      await away.setMany(new Map([['alice', ['x']]]), 0);
+      await away.invalidate(['alice']);
+      await expect(away.beginRead()).rejects.toThrow(/Redis/);
+      expect(away.describe()).toBe('no shared cache: Redis unreachable');
+    } finally {
+      await away.close();
+    }
+  });
+});
