@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { runLoad } from './load.js';
 import { ServingProcess } from './processes.js';
 import { describeProfile, summarizeProfile } from './profile.js';
+import { mostInWindow } from '../src/emulator/index.js';
 import { checks, markdown, ratios, table, type Row, type Setting, type Skipped } from './report.js';
 import { SCENARIOS, type Mode, type Scenario } from './scenarios.js';
 import { USER_COUNT } from './users.js';
@@ -178,7 +179,7 @@ async function measure(scenario: Scenario, mode: Mode): Promise<Row> {
       upstreamCallsPerS: perS(upstream.calls),
       accountsPerCall: upstream.calls > 0 ? upstream.accounts / upstream.calls : NaN,
       peakCallsInOneSecond: upstream.peakInOneSecond,
-      peakDeparturesInOneSecond: peakInWindow(departures.flat()),
+      peakDeparturesInOneSecond: mostInWindow(departures.flat()),
       errors,
       rssMb: memory.map((m) => m.peakRss / 2 ** 20),
       budget,
@@ -244,16 +245,6 @@ async function whyNoRedis(): Promise<string | null> {
   return answer === '+PONG' ? null : `Redis at ${redisUrl} is not reachable (${answer})`;
 }
 
-/** The most times in any window `[t, t + windowMs)`, as maxCallsInWindow counts arrivals. */
-function peakInWindow(times: number[], windowMs = 1000): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let start = 0, end = 0; start < sorted.length; start++) {
-    while (end < sorted.length && sorted[end]! < sorted[start]! + windowMs) end++;
-    most = Math.max(most, end - start);
-  }
-  return most;
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

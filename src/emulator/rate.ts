@@ -47,10 +47,15 @@ export class SlidingWindowLimiter {
  * `[calls[i].at, calls[i].at + windowMs)`.
  */
 export function maxCallsInWindow(calls: readonly RecordedCall[], windowMs = 1000, command?: string): number {
-  const times = calls
-    .filter((c) => command === undefined || c.command === command)
-    .map((c) => c.at)
-    .sort((x, y) => x - y);
+  return mostInWindow(
+    calls.filter((c) => command === undefined || c.command === command).map((c) => c.at),
+    windowMs,
+  );
+}
+
+/** The most of `times` (ms) that fall in any window [t, t + windowMs). */
+export function mostInWindow(times: readonly number[], windowMs = 1000): number {
+  times = [...times].sort((x, y) => x - y);
   let most = 0;
   let end = 0;
   for (let start = 0; start < times.length; start++) {

@@ -179,13 +179,3 @@ export function uniqueSdkappid(): number {
   return 1_500_000_000 + Math.floor(Math.random() * 400_000_000);
 }
 
-/** The most of `times` (ms) that fall in any window [t, t + windowMs). */
-export function mostInWindow(times: readonly number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let start = 0, end = 0; start < sorted.length; start++) {
-    while (end < sorted.length && sorted[end]! < sorted[start]! + windowMs) end++;
-    most = Math.max(most, end - start);
-  }
-  return most;
-}

@@ -2,7 +2,8 @@
 import pino, { type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisRateBudget, type RedisBudgetOptions } from '../../src/upstream/redis-budget.js';
-import { dropRedisKeys, freePort, mostInWindow, uniqueSdkappid } from '../helpers/process.js';
+import { mostInWindow } from '../../src/emulator/index.js';
+import { dropRedisKeys, freePort, uniqueSdkappid } from '../helpers/process.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
