@@ -115,7 +115,7 @@ function decodeDoc(userSig: string): SigDoc | null {
  * hot path never pays for HMAC + deflate on every call.
  */
 export class AdminSigner {
-  private current: { sig: string; renewAt: number } | null = null;
+  private current: { sig: string; time: number; expire: number; renewAt: number } | null = null;
 
   constructor(
     private readonly opts: { sdkappid: number; identifier: string; secretKey: string; expireSeconds?: number },
@@ -135,9 +135,12 @@ export class AdminSigner {
 
   /** Signs anew at once (after the upstream said 70001: expired). */
   renew(): void {
-    const expire = this.opts.expireSeconds ?? 7 * 24 * 3600;
     const time = Math.floor(this.nowMs() / 1000);
+    let expire = this.opts.expireSeconds ?? 7 * 24 * 3600;
+    // Signed again within the same second, the same fields would give the same sig: a renewal
+    // must hand the upstream a new one, so it asks one second less of validity.
+    if (this.current && this.current.time === time) expire = this.current.expire - 1;
     const sig = signUserSig({ sdkappid: this.opts.sdkappid, identifier: this.opts.identifier, time, expire }, this.opts.secretKey);
-    this.current = { sig, renewAt: (time + expire / 2) * 1000 };
+    this.current = { sig, time, expire, renewAt: (time + expire / 2) * 1000 };
   }
 }

@@ -114,6 +114,17 @@ describe('AdminSigner', () => {
     expect(signer.identifier).toBe('administrator');
   });
 
+  it('hands out a different, valid sig when renewed within the same second', () => {
+    const signer = new AdminSigner(opts, () => fields.time * 1000 + 300);
+    const first = signer.sig();
+    signer.renew();
+    const second = signer.sig();
+    signer.renew();
+    const third = signer.sig();
+    expect(new Set([first, second, third]).size).toBe(3);
+    for (const sig of [second, third]) expect(verifyUserSig({ ...opts, userSig: sig, now: fields.time })).toBeNull();
+  });
+
   it('signs with a week of validity by default', () => {
     const signer = new AdminSigner({ ...opts, expireSeconds: undefined }, () => fields.time * 1000);
     expect(decode(signer.sig())['TLS.expire']).toBe(7 * 24 * 3600);
