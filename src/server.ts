@@ -14,6 +14,7 @@ import { graphiqlOptions, offlineGraphiQLRenderer } from './graphiql.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import { createAuth } from './plugins/auth.js';
+import { useInputErrorCodes } from './plugins/error-codes.js';
 import { useHealth } from './plugins/health.js';
 import { MAX_BODY_BYTES, useLimits } from './plugins/limits.js';
 import { useMetrics } from './plugins/metrics.js';
@@ -90,6 +91,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     useCsrfPrevention(),
     auth.plugin,
     useLimits({ introspection: config.introspection }),
+    useInputErrorCodes(),
   ];
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema,

@@ -10,7 +10,7 @@
  * itself, same origin, and needs none), and CSRF prevention always on.
  */
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import type { CORSOptions, Plugin } from 'graphql-yoga';
+import { createGraphQLError, type CORSOptions, type Plugin } from 'graphql-yoga';
 
 /**
  * Headers a page cannot send without a CORS preflight, any of which marks a
@@ -36,7 +36,15 @@ export function useCsrfPrevention(): Plugin {
   return {
     onRequestParse(payload) {
       if (payload.request.method === 'GET') return;
-      return check.onRequestParse?.(payload);
+      try {
+        return check.onRequestParse?.(payload);
+      } catch (err) {
+        // Yoga's refusal has no code; every error a client gets carries one.
+        throw createGraphQLError('Required CSRF header(s) not present: send x-graphql-yoga-csrf, or POST JSON', {
+          extensions: { code: 'CSRF_HEADER_REQUIRED', http: { status: 403 } },
+          originalError: err as Error,
+        });
+      }
     },
   };
 }

@@ -127,6 +127,15 @@ describe('errors', () => {
     }
   });
 
+  it.each([
+    ['a null in a list of ids', { ids: [null] }],
+    ['a missing required variable', {}],
+  ])('refuses %s with BAD_USER_INPUT and no upstream call', async (_what, variables) => {
+    const res = await rig.query('query($ids: [ID!]!) { users(ids: $ids) { tags } }', variables);
+    expect(res.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    expect(rig.emulator.calls).toHaveLength(0);
+  });
+
   it('lets an ErrorList entry fail only its own user', async () => {
     const strict = await startRig({ emulator: { strictAccounts: true, seed: [{ To_Account: 'known', Tags: ['a'] }] } });
     try {

@@ -212,7 +212,7 @@ describe('cache, rate budget and circuit metrics', () => {
     expect(scrape.sum('tim_tags_upstream_retries_total', { command: 'im_get_tag', code: '0' })).toBeGreaterThanOrEqual(3);
   });
 
-  it('tells an error without a code by its HTTP status (a text/plain POST without the CSRF header)', async () => {
+  it('counts a request refused before parsing by its code (a text/plain POST without the CSRF header)', async () => {
     const rig = rigs[0]!;
     const res = await fetch(`${rig.url}/graphql`, {
       method: 'POST',
@@ -221,7 +221,7 @@ describe('cache, rate budget and circuit metrics', () => {
     });
     expect(res.status).toBe(403);
     const scrape = await Scrape.of(rig);
-    expect(scrape.get('graphql_request_duration_seconds_count', { operation: 'anonymous', outcome: 'HTTP_403' })).toBe(1);
+    expect(scrape.get('graphql_request_duration_seconds_count', { operation: 'anonymous', outcome: 'CSRF_HEADER_REQUIRED' })).toBe(1);
   });
 
   it('is served without a token when the gateway checks JWTs, and counts refused requests', async () => {

@@ -33,6 +33,7 @@ describe('CSRF prevention', () => {
   ])('refuses a simple POST of %s', async (contentType, body) => {
     const res = await fetch(`${rig.url}/graphql`, { method: 'POST', headers: { 'content-type': contentType }, body });
     expect(res.status).toBe(403);
+    expect((await res.json()).errors[0].extensions).toEqual({ code: 'CSRF_HEADER_REQUIRED' });
     expect(rig.emulator.calls).toEqual([]);
   });
 
