@@ -26,5 +26,6 @@ export default defineConfig({
     fileParallelism: false,
     globalSetup: ['test/global-setup.ts'],
     sequence: { sequencer: LogScanLast },
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });
