@@ -37,7 +37,7 @@ import type { WriteOutcome } from '../upstream/scheduler.js';
 import { builder } from './builder.js';
 import type { GatewayContext } from './context.js';
 import { badInput, toGraphQLError } from './errors.js';
-import { checkAccount, User, type UserShape } from './user.js';
+import { User, type UserShape } from './user.js';
 
 const UserTagsInput = builder.inputType('UserTagsInput', {
   description: 'Tags to add to, or remove from, one user.',
@@ -62,7 +62,7 @@ function checkUserTags(
 ): UserTags[] {
   if (input.length === 0) throw badInput('input must name at least one user', { argument: 'input' });
   const out = input.map(({ id, tags }) => {
-    const account = checkAccount(String(id), 'input');
+    const [account] = ctx.ids.admit([id], 'input', { refuseRequest: false }) as [string];
     if (tags.length === 0) throw badInput(`The tag list for user ${JSON.stringify(account)} is empty`, { argument: 'input', id: account });
     for (const tag of tags) {
       const problem = tagProblem(tag);
@@ -77,7 +77,6 @@ function checkUserTags(
     return { To_Account: account, Tags: [...tags] };
   });
   if (holdingLimit) checkHoldingLimit(out);
-  checkIdCount(out.map((u) => u.To_Account), ctx);
   return out;
 }
 
@@ -100,14 +99,7 @@ function checkHoldingLimit(input: readonly UserTags[]): void {
 
 function checkIds(ids: ReadonlyArray<string | number>, ctx: GatewayContext): string[] {
   if (ids.length === 0) throw badInput('ids must name at least one user', { argument: 'ids' });
-  const accounts = ids.map((id) => checkAccount(String(id), 'ids'));
-  checkIdCount(accounts, ctx);
-  return accounts;
-}
-
-function checkIdCount(accounts: string[], ctx: GatewayContext): void {
-  ctx.ids.note(accounts);
-  if (ctx.ids.exceeded) throw ctx.ids.exceeded;
+  return ctx.ids.admit(ids, 'ids', { refuseRequest: false });
 }
 
 /**

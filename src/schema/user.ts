@@ -1,8 +1,6 @@
 /** `User`, `Query.user` and `Query.users`: resolvers only ask the request's loader. */
 import type { GraphQLError } from 'graphql';
-import { accountProblem } from '../tim/wire.js';
 import { builder } from './builder.js';
-import { badInput } from './errors.js';
 
 export interface UserShape {
   id: string;
@@ -26,40 +24,19 @@ export const User = builder.objectRef<UserShape>('User').implement({
   }),
 });
 
-/** Checks an id against the upstream's rules, before anything is sent. */
-export function checkAccount(id: string, argument: string): string {
-  const problem = accountProblem(id);
-  if (problem) {
-    throw badInput(`User id ${JSON.stringify(id)} ${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)`, {
-      argument,
-      id,
-    });
-  }
-  return id;
-}
-
 builder.queryType({
   fields: (t) => ({
     user: t.field({
       type: User,
       description: 'One user, by Tencent IM account (UserID). A user with no tags has tags: [].',
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, { id }, ctx) => {
-        const account = checkAccount(String(id), 'id');
-        ctx.ids.note([account]);
-        return { id: account };
-      },
+      resolve: (_root, { id }, ctx) => ({ id: ctx.ids.admit([id], 'id')[0]! }),
     }),
     users: t.field({
       type: [User],
       description: 'Many users, in the order asked, duplicates included.',
       args: { ids: t.arg.idList({ required: true }) },
-      resolve: (_root, { ids }, ctx) => {
-        const accounts = ids.map((id) => checkAccount(String(id), 'ids'));
-        ctx.ids.note(accounts);
-        if (ctx.ids.exceeded) throw ctx.ids.exceeded;
-        return accounts.map((id) => ({ id }));
-      },
+      resolve: (_root, { ids }, ctx) => ctx.ids.admit(ids, 'ids').map((id) => ({ id })),
     }),
   }),
 });

@@ -104,10 +104,13 @@ describe('errors', () => {
     ['an empty id', '""'],
     ['an id over 32 bytes', JSON.stringify('x'.repeat(33))],
     ['an id with a non-ASCII character', JSON.stringify('用户')],
-  ])('refuses %s with BAD_USER_INPUT and no upstream call', async (_what, literal) => {
+  ])('refuses %s with BAD_USER_INPUT and no upstream call, even for the good ids beside it', async (_what, literal) => {
     const res = await rig.query(`{ ok: user(id: "u1") { tags } bad: user(id: ${literal}) { tags } }`);
-    expect(res.errors!.some((e) => e.extensions?.code === 'BAD_USER_INPUT')).toBe(true);
-    expect(res.errors![0]!.message).toMatch(/User id/);
+    expect(res.errors!.every((e) => e.extensions?.code === 'BAD_USER_INPUT')).toBe(true);
+    expect(res.errors!.some((e) => /^User id/.test(e.message) && e.path?.[0] === 'bad')).toBe(true);
+    const listed = await rig.query(`{ users(ids: ["u2", ${literal}, "u3"]) { tags } }`);
+    expect(listed.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'ids' });
+    expect(rig.emulator.calls).toHaveLength(0);
   });
 
   it('refuses more than MAX_IDS_PER_REQUEST distinct ids before any upstream call', async () => {
