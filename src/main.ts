@@ -31,8 +31,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     gateway.close().then(
       () => {
         logger.info('stopped');
-        logger.flush?.();
-        process.exit(0);
+        // Exit once the log lines are written, not while they may still sit in a buffer.
+        logger.flush(() => process.exit(0));
       },
       (err: Error) => {
         logger.error({ err: err.message }, 'unclean stop');
