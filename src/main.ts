@@ -19,7 +19,8 @@ const config = readConfig();
 const logger = createLogger(config.logLevel);
 const gateway = await startGateway(config, { logger }).catch((err: Error) => {
   logger.fatal({ err: err.message }, 'gateway failed to start');
-  process.exit(1);
+  logger.flush(() => process.exit(1));
+  return new Promise<never>(() => {});
 });
 
 let stopping = false;
@@ -36,7 +37,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       },
       (err: Error) => {
         logger.error({ err: err.message }, 'unclean stop');
-        process.exit(1);
+        logger.flush(() => process.exit(1));
       },
     );
   });
