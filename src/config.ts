@@ -3,6 +3,7 @@
  * Config, or into one line that names the variable and what is wrong with it.
  */
 import { z } from 'zod';
+import { accountProblem } from './tim/wire.js';
 
 export const REGION_DOMAINS = {
   china: 'console.tim.qq.com',
@@ -57,34 +58,59 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-const positiveInt = z.coerce.number().int().positive();
-const nonNegativeInt = z.coerce.number().int().nonnegative();
+/** Plain decimal digits, `min` to `max`: Number() would also read "0x10", "1e3" and " 80". */
+const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.string().regex(/^\d+$/, 'must be a whole number (decimal digits only)').transform(Number).pipe(z.number().min(min).max(max));
+/** Past 2^31 - 1 ms Node fires a timer at once; no wait here needs more than two minutes. */
+const MAX_WAIT_MS = 120_000;
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
+/** The client appends `/v4/...` to it, so a query, fragment or credentials would break every call. */
+const origin = z.url({ protocol: /^https?$/ }).superRefine((u, ctx) => {
+  // Refinements run even after z.url() has refused the value.
+  if (!URL.canParse(u)) return;
+  const { search, hash, username, password } = new URL(u);
+  if (search || hash || username || password) ctx.addIssue({ code: 'custom', message: 'must be scheme://host[:port][/path], with no query, fragment or credentials' });
+}).transform((u) => u.replace(/\/+$/, ''));
+/** A name, an IPv4 address, or an IPv6 address (unbracketed, as listen() takes it, with an optional zone). */
+const HOSTNAME = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|[\dA-Fa-f.]*:[\dA-Fa-f:.]*(?:%[\w.-]+)?)$/;
 
 /** Each variable's schema; unset variables are `undefined` and take defaults below. */
 const env = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  HOST: z.string().min(1).optional(),
-  TIM_SDKAPPID: positiveInt.optional(),
+  PORT: wholeNumber(0, 65535).optional(),
+  HOST: z.string().regex(HOSTNAME, 'must be a host name or an IP address, such as 127.0.0.1, 0.0.0.0 or ::1').optional(),
+  TIM_SDKAPPID: wholeNumber(1).optional(),
   TIM_SECRET_KEY: z.string().min(1).optional(),
-  TIM_ADMIN_IDENTIFIER: z.string().min(1).max(32).optional(),
-  TIM_BASE_URL: url.optional(),
+  TIM_ADMIN_IDENTIFIER: z
+    .string()
+    .superRefine((id, ctx) => {
+      const problem = accountProblem(id);
+      if (problem) ctx.addIssue({ code: 'custom', message: `${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)` });
+    })
+    .optional(),
+  TIM_BASE_URL: origin.optional(),
   TIM_REGION: z.enum(Object.keys(REGION_DOMAINS) as [keyof typeof REGION_DOMAINS]).optional(),
-  TIM_MAX_QPS: positiveInt.max(100_000).optional(),
-  TIM_TIMEOUT_MS: positiveInt.optional(),
+  TIM_MAX_QPS: wholeNumber(1, 100_000).optional(),
+  TIM_TIMEOUT_MS: wholeNumber(1, MAX_WAIT_MS).optional(),
   // Below a second every lookup would fail: a call needs time to be paced, sent and answered.
-  REQUEST_TIMEOUT_MS: positiveInt.min(1000).max(120_000).optional(),
+  REQUEST_TIMEOUT_MS: wholeNumber(1000, MAX_WAIT_MS).optional(),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
-  TAGS_CACHE_TTL_MS: nonNegativeInt.optional(),
-  MAX_IDS_PER_REQUEST: positiveInt.optional(),
+  TAGS_CACHE_TTL_MS: wholeNumber(0).optional(),
+  MAX_IDS_PER_REQUEST: wholeNumber(1).optional(),
   AUTH_MODE: z.enum(['none', 'jwt']).optional(),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters for HS256').optional(),
   JWT_JWKS_URL: url.optional(),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
-  GATEWAY_REPLICAS: positiveInt.optional(),
-  CORS_ORIGINS: z.string().optional(),
+  GATEWAY_REPLICAS: wholeNumber(1).optional(),
+  CORS_ORIGINS: z
+    .string()
+    .superRefine((list, ctx) => {
+      // A browser's Origin header is exactly scheme://host[:port]: anything else ("*", a trailing slash) never matches.
+      const bad = list.split(',').map((o) => o.trim()).find((o) => o && !(URL.canParse(o) && new URL(o).origin === o));
+      if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(bad)} is not an origin: list each as scheme://host[:port], with no path or trailing slash` });
+    })
+    .optional(),
   GRAPHIQL: bool.optional(),
   GRAPHQL_INTROSPECTION: bool.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),

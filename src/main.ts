@@ -15,10 +15,21 @@ function readConfig(): Config {
   }
 }
 
+/** A listen failure is a PORT or HOST that cannot be served: said in the same one line as a bad value. */
+function listenProblem(err: NodeJS.ErrnoException, { port, host }: Config): string | null {
+  const lookup = err.syscall === 'getaddrinfo' && (err as { hostname?: string }).hostname === host;
+  if (lookup || (err.code === 'EADDRNOTAVAIL' && err.syscall === 'listen')) return `HOST: ${host} is not an address of this machine (${err.code})`;
+  if (err.code === 'EADDRINUSE') return `PORT: ${port} is already in use on ${host}`;
+  if (err.code === 'EACCES' && err.syscall === 'listen') return `PORT: ${port} on ${host} needs privileges this process lacks`;
+  return null;
+}
+
 const config = readConfig();
 const logger = createLogger(config.logLevel);
-const gateway = await startGateway(config, { logger }).catch((err: Error) => {
-  logger.fatal({ err: err.message }, 'gateway failed to start');
+const gateway = await startGateway(config, { logger }).catch((err: NodeJS.ErrnoException) => {
+  const problem = listenProblem(err, config);
+  if (problem) console.error(`tim-tags-graphql: configuration error: ${problem}`);
+  else logger.fatal({ err: err.message }, 'gateway failed to start');
   logger.flush(() => process.exit(1));
   return new Promise<never>(() => {});
 });

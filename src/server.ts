@@ -11,10 +11,11 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { TimEmulator } from './emulator/index.js';
 import { graphiqlOptions, offlineGraphiQLRenderer } from './graphiql.js';
+import { admitRequest, answerClientErrors } from './http-edges.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import { createAuth } from './plugins/auth.js';
-import { useInputErrorCodes } from './plugins/error-codes.js';
+import { useCodedHttpErrors, useInputErrorCodes } from './plugins/error-codes.js';
 import { useHealth } from './plugins/health.js';
 import { MAX_BODY_BYTES, useLimits } from './plugins/limits.js';
 import { useMetrics } from './plugins/metrics.js';
@@ -82,6 +83,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const auth = createAuth(config.auth, logger);
   const plugins: Plugin[] = [
     useMetrics({ metrics, logger, graphqlEndpoint: '/graphql' }),
+    useCodedHttpErrors(),
     useRequestId(),
     useHealth({
       problem: () => (scheduler.ready ? null : 'the upstream is failing; calls are paused'),
@@ -99,9 +101,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     context: ({ request }) => createContext(services, auth.callerOf(request)),
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    maskedErrors: true,
+    // isDev pinned: left unset, yoga reads NODE_ENV=development as leave to put an error's stack in the answer.
+    maskedErrors: { isDev: false },
     cors: corsFor(config.corsOrigins),
     batching: false,
+    // No uploads: a multipart body is refused (415) rather than parsed.
+    multipart: false,
     maxRequestBodySize: MAX_BODY_BYTES,
     graphiql: config.graphiql ? graphiqlOptions(config.auth.mode === 'jwt') : false,
     renderGraphiQL: offlineGraphiQLRenderer(),
@@ -113,7 +118,11 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     },
   });
 
-  const server = createServer(yoga);
+  // A missing Host is refused by admitRequest, as a coded error with a request id, rather than by node's bare 400.
+  const server = createServer({ requireHostHeader: false }, (req, res) => {
+    if (admitRequest(req, res)) void yoga(req, res);
+  });
+  answerClientErrors(server);
   const answering = trackAnswers(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -52,6 +52,31 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: /],
     [{ ...real }, /^JWT_SECRET: .*AUTH_MODE=none/],
     [{ AUTH_MODE: 'jwt' }, /^JWT_SECRET: /],
+    // Number() would read these as 16, 1000 and 80: only plain decimal digits are a number here.
+    [{ PORT: '0x10' }, /^PORT: /],
+    [{ PORT: '1e3' }, /^PORT: /],
+    [{ PORT: ' 80' }, /^PORT: /],
+    [{ TIM_SDKAPPID: '0x53', TIM_SECRET_KEY: 'k' }, /^TIM_SDKAPPID: /],
+    [{ MAX_IDS_PER_REQUEST: '1e2' }, /^MAX_IDS_PER_REQUEST: /],
+    // Past 2^31 - 1 ms a timer fires at once: every call and every shutdown drain would end immediately.
+    [{ TIM_TIMEOUT_MS: '99999999999' }, /^TIM_TIMEOUT_MS: /],
+    [{ TIM_TIMEOUT_MS: '1e12' }, /^TIM_TIMEOUT_MS: /],
+    // The admin account is a TIM UserID: 1 to 32 bytes of printable ASCII.
+    [{ TIM_ADMIN_IDENTIFIER: 'admin\u00e9' }, /^TIM_ADMIN_IDENTIFIER: .*printable ASCII/],
+    [{ TIM_ADMIN_IDENTIFIER: 'a\nb' }, /^TIM_ADMIN_IDENTIFIER: /],
+    [{ TIM_ADMIN_IDENTIFIER: '\u7ba1\u7406\u5458\u7ba1\u7406\u5458\u7ba1\u7406\u5458\u7ba1\u7406\u5458' }, /^TIM_ADMIN_IDENTIFIER: /],
+    // An origin is scheme://host[:port]; these would never match a browser's Origin header, or match too much.
+    [{ CORS_ORIGINS: 'https://app.example.com/' }, /^CORS_ORIGINS: .*app\.example\.com/],
+    [{ CORS_ORIGINS: 'https://ok.example.com, *' }, /^CORS_ORIGINS: /],
+    [{ CORS_ORIGINS: 'null' }, /^CORS_ORIGINS: /],
+    [{ CORS_ORIGINS: 'app.example.com' }, /^CORS_ORIGINS: /],
+    // The client appends /v4/...: a query, fragment or credentials in the origin would break every call.
+    [{ TIM_BASE_URL: 'not a url' }, /^TIM_BASE_URL: /],
+    [{ TIM_BASE_URL: 'https://x.example.com/?a=1' }, /^TIM_BASE_URL: /],
+    [{ TIM_BASE_URL: 'https://x.example.com#top' }, /^TIM_BASE_URL: /],
+    [{ TIM_BASE_URL: 'https://user:pass@x.example.com' }, /^TIM_BASE_URL: /],
+    [{ HOST: 'exa mple' }, /^HOST: /],
+    [{ HOST: 'http://127.0.0.1' }, /^HOST: /],
   ])('refuses %j with one line naming the variable', (env, expected) => {
     const message = problem(env as Record<string, string>);
     expect(message).toMatch(expected);
@@ -61,6 +86,20 @@ describe('loadConfig', () => {
   it('never echoes the secret key', () => {
     const message = problem({ TIM_SECRET_KEY: 'very-secret-value' });
     expect(message).not.toContain('very-secret-value');
+  });
+
+  it('takes the values these checks must not refuse', () => {
+    const c = loadConfig({
+      PORT: '080',
+      HOST: '::1',
+      TIM_ADMIN_IDENTIFIER: 'admin user_1',
+      CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
+      TIM_TIMEOUT_MS: '120000',
+    });
+    expect(c).toMatchObject({ port: 80, host: '::1', corsOrigins: ['https://app.example.com', 'http://localhost:5173'] });
+    expect(c.tim).toMatchObject({ adminIdentifier: 'admin user_1', timeoutMs: 120_000 });
+    for (const host of ['0.0.0.0', 'localhost', 'gateway.internal', '::', 'fe80::1%eth0']) expect(loadConfig({ HOST: host }).host).toBe(host);
+    expect(loadConfig({ ...real, ...jwt, TIM_BASE_URL: 'https://proxy.example.com/tim/' }).tim.baseUrl).toBe('https://proxy.example.com/tim');
   });
 
   it('lets real credentials run without auth only when asked to on purpose', () => {

@@ -30,7 +30,7 @@ export function useMetrics({ metrics, logger, graphqlEndpoint }: MetricsPluginOp
 
   return {
     async onRequest({ request, url, endResponse, fetchAPI }) {
-      if (url.pathname === '/metrics' && request.method === 'GET') {
+      if (url.pathname === '/metrics' && (request.method === 'GET' || request.method === 'HEAD')) {
         const body = await metrics.render();
         endResponse(new fetchAPI.Response(body, { status: 200, headers: { 'content-type': metrics.contentType } }));
         return;
@@ -42,7 +42,8 @@ export function useMetrics({ metrics, logger, graphqlEndpoint }: MetricsPluginOp
     },
     onParams({ request, params }) {
       const seen = observations.get(request);
-      if (seen && params.operationName) seen.operation = params.operationName;
+      // Yoga refuses a name that is not a string only after this hook: take none until it is one.
+      if (seen && typeof params.operationName === 'string' && params.operationName) seen.operation = params.operationName;
     },
     onExecute({ args }) {
       // The name a client gave, or the name of the document's only operation.

@@ -7,8 +7,12 @@ const HEADER = 'x-request-id';
 const ACCEPTABLE = /^[\w.:@/+=-]{1,128}$/;
 
 export function requestIdOf(request: Request): string {
-  const given = request.headers.get(HEADER);
-  return given && ACCEPTABLE.test(given) ? given : randomUUID();
+  return requestIdFrom(request.headers.get(HEADER));
+}
+
+/** The same, from the raw header value, for answers given before yoga sees the request. */
+export function requestIdFrom(given: string | string[] | null | undefined): string {
+  return typeof given === 'string' && ACCEPTABLE.test(given) ? given : randomUUID();
 }
 
 const ids = new WeakMap<Request, string>();

@@ -4,6 +4,8 @@
  * emulator; a half-given configuration stops it with one line.
  */
 import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,8 +76,20 @@ describe('a bad configuration', () => {
     [{ TIM_SDKAPPID: '1400000001' }, 'TIM_SECRET_KEY'],
     [{ TIM_SDKAPPID: 'nope', TIM_SECRET_KEY: 'k' }, 'TIM_SDKAPPID'],
     [{ TIM_SDKAPPID: '1400000001', TIM_SECRET_KEY: 'super-secret-key-value' }, 'JWT_SECRET'],
-  ])('%j exits non-zero with one line naming %s', async (env, variable) => {
+    // The embedded emulator would refuse it at start, in a line that did not name the variable.
+    [{ TIM_ADMIN_IDENTIFIER: 'admin\u00e9' }, 'TIM_ADMIN_IDENTIFIER'],
+    // Valid values that cannot be served: found only when listening, and said as plainly.
+    [{ HOST: '203.0.113.7' }, 'HOST'],
+    [{ PORT: 'busy' }, 'PORT'],
+  ])('%j exits non-zero with one line naming %s', async (env: Record<string, string>, variable) => {
+    let holder: Server | null = null;
+    if (env.PORT === 'busy') {
+      holder = createServer();
+      await new Promise<void>((resolve) => holder!.listen(0, '127.0.0.1', resolve));
+      env = { ...env, PORT: String((holder.address() as AddressInfo).port) };
+    }
     const proc = run(env);
+    if (holder) void proc.exited.then(() => holder!.close());
     const code = await proc.exited;
     expect(code).not.toBe(0);
     const lines = proc.err().trim().split('\n');

@@ -1,5 +1,6 @@
 /** Issue 6: AUTH_MODE=jwt with JWT_SECRET: who may read and write whose tags, decided before any upstream call. */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SignJWT } from 'jose';
 import { startRig, type GraphQLResponse, type TestRig } from '../helpers/gateway.js';
 import { AUDIENCE, bearer, ISSUER, JWT_SECRET, token, unsecuredToken } from './tokens.js';
 
@@ -101,6 +102,24 @@ describe('authorisation', () => {
     expectRefused(res, 'FORBIDDEN', 403);
     expect(res.errors![0]!.message).toMatch(/tags:read/);
     expect(res.errors![0]!.extensions?.requiredScope).toBe('tags:read');
+  });
+
+  it.each([
+    ['an array', { scope: ['tags:read', 'tags:write'] }],
+    ['an array named scp', { scp: ['tags:read', 'tags:write'] }],
+    ['a number', { scope: 42 }],
+    ['an object', { scope: { read: true } }],
+  ])('reads a scope claim that is %s as no scope: no crash, own user only', async (_label, claims) => {
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = await new SignJWT({ ...claims, sub: 'alice', iss: ISSUER, aud: AUDIENCE, iat: now, exp: now + 600 })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(JWT_SECRET));
+    const own = await rig.query(OWN, undefined, bearer(jwt));
+    expect(own.status).toBe(200);
+    expect(own.errors).toBeUndefined();
+    rig.emulator.resetCalls();
+    expectRefused(await rig.query(OTHER, undefined, bearer(jwt)), 'FORBIDDEN', 403);
+    expectRefused(await rig.query(ADD, undefined, bearer(jwt)), 'FORBIDDEN', 403);
   });
 
   it("with tags:read reads any user's tags", async () => {

@@ -186,8 +186,9 @@ async function check(sent: Sent): Promise<void> {
     const parsed = JSON.parse(body) as { data?: unknown; errors?: Array<{ message: string; extensions?: { code?: string } }> };
     expect(typeof parsed === 'object' && parsed !== null && ('data' in parsed || 'errors' in parsed), what).toBe(true);
     for (const error of parsed.errors ?? []) {
-      // A masked error is a crash the gateway hid: every error must be one it meant.
+      // A masked error is a crash the gateway hid: every error must be one it meant, with a code.
       expect(error.message, what).not.toBe('Unexpected error.');
+      expect(typeof error.extensions?.code, what).toBe('string');
     }
   }
   for (const secret of secrets()) expect(body.includes(secret), `${what}\nleaks a secret`).toBe(false);
@@ -226,7 +227,8 @@ describe('fuzz', () => {
       fc.string({ maxLength: 200 }).map((query) => JSON.stringify({ query })),
       fc.json({ maxDepth: 3 }),
       fc.string({ maxLength: 200, unit: 'binary' }),
-      fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify({ query: v, variables: v, extensions: v })),
+      fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify({ query: v, variables: v, extensions: v, operationName: v })),
+      fc.tuple(document, fc.jsonValue({ maxDepth: 2 })).map(([query, operationName]) => JSON.stringify({ query, operationName })),
       fc.array(document, { minLength: 1, maxLength: 3 }).map((docs) => JSON.stringify(docs.map((query) => ({ query })))),
     );
     const contentType = fc.constantFrom(
