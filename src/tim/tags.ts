@@ -7,6 +7,8 @@ import { TimError } from './errors.js';
 import {
   MAX_ACCOUNTS_PER_CALL,
   MAX_TAGS_PER_ACCOUNT_PER_CALL,
+  type AccountError,
+  type CommonAnswer,
   type GetTagAnswer,
   type UserTags,
 } from './wire.js';
@@ -29,9 +31,24 @@ export function readGetTagAnswer(accounts: readonly string[], answer: GetTagAnsw
     const tags = Array.isArray(entry.Tags) ? entry.Tags.filter((t): t is string => typeof t === 'string') : [];
     out.set(entry.To_Account, { tags });
   }
-  for (const failed of answer.ErrorList ?? []) {
-    if (!failed || typeof failed.To_Account !== 'string' || !out.has(failed.To_Account)) continue;
-    out.set(failed.To_Account, { error: TimError.fail(failed.ErrorCode, failed.ErrorInfo ?? '') });
+  for (const [account, error] of readErrorList(answer)) if (out.has(account)) out.set(account, { error });
+  return out;
+}
+
+/**
+ * The accounts an answer's `ErrorList` refused one by one, each with its own
+ * TimError; entries that name no account are skipped. A list that is not a
+ * list is an unreadable answer: which accounts failed cannot be told.
+ */
+export function readErrorList(answer: CommonAnswer): Map<string, TimError> {
+  const out = new Map<string, TimError>();
+  if (answer.ErrorList == null) return out;
+  if (!Array.isArray(answer.ErrorList)) throw TimError.unavailable('TIM answered an ErrorList that is not a list');
+  for (const failed of answer.ErrorList as unknown[]) {
+    if (typeof failed !== 'object' || failed === null) continue;
+    const { To_Account, ErrorCode, ErrorInfo } = failed as Partial<AccountError>;
+    if (typeof To_Account !== 'string') continue;
+    out.set(To_Account, TimError.fail(ErrorCode as number, typeof ErrorInfo === 'string' ? ErrorInfo : ''));
   }
   return out;
 }

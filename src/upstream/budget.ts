@@ -59,6 +59,7 @@ const CLOCK_MARGIN_MS = 5;
 const preciseNow = (): number => performance.timeOrigin + performance.now();
 
 interface WaitingCaller {
+  /** On the budget's own clock (`now`). */
   deadline: number;
   resolve(slot: HeldSlot | null): void;
 }
@@ -123,8 +124,12 @@ export class SlidingWindowBudget implements RateBudget {
     for (const w of this.waiting.splice(0)) w.resolve(null);
   }
 
-  private take(deadline: number): Promise<HeldSlot | null> {
+  private take(wallDeadline: number): Promise<HeldSlot | null> {
     if (this.closed) return Promise.resolve(null);
+    // Callers give wall-clock (Date.now) deadlines; this budget keeps time on its own steady clock, which
+    // a step of the wall clock does not move. Compared as they come, a step of a few seconds would
+    // refuse every caller that must wait (or keep them that much past their deadlines) for good.
+    const deadline = this.now() + (wallDeadline - Date.now());
     if (this.waiting.length === 0) {
       const slot = this.grant();
       if (slot) return Promise.resolve(slot);

@@ -24,10 +24,22 @@ export class MemoryTagCache implements TagCache {
   private readonly entries: LRUCache<string, string[]>;
   /** When each account was last dropped, kept as long as a read could still be in flight. */
   private readonly droppedAt: LRUCache<string, number>;
+  /**
+   * The latest drop whose tombstone was pushed out by newer ones (a bulk write of more than `max`
+   * accounts) before a read could have finished: no read begun before it is stored.
+   */
+  private forgottenDropAt = -Infinity;
 
   constructor(ttlMs: number, max = 100_000, now: () => number = Date.now) {
     this.entries = new LRUCache({ max, ttl: ttlMs, ttlAutopurge: false, perf: { now } });
-    this.droppedAt = new LRUCache({ max, ttl: 60_000, perf: { now } });
+    this.droppedAt = new LRUCache({
+      max,
+      ttl: 60_000,
+      perf: { now },
+      dispose: (at, _account, reason) => {
+        if (reason === 'evict') this.forgottenDropAt = Math.max(this.forgottenDropAt, at);
+      },
+    });
   }
 
   async beginRead(): Promise<number> {
@@ -44,6 +56,7 @@ export class MemoryTagCache implements TagCache {
   }
 
   async setMany(entries: ReadonlyMap<string, string[]>, readStartedAt: number): Promise<void> {
+    if (readStartedAt <= this.forgottenDropAt) return;
     for (const [account, tags] of entries) {
       const dropped = this.droppedAt.get(account);
       if (dropped !== undefined && dropped >= readStartedAt) continue;

@@ -71,6 +71,8 @@ export class RedisTagCache implements TagCache {
   private readonly owed = new Set<string>();
   /** More drops were owed than remembered: empty the app's whole cache when Redis is back. */
   private owesFlush = false;
+  /** The owed drops being made now, if any. */
+  private settling: Promise<void> | null = null;
 
   static async connect(opts: RedisCacheOptions): Promise<RedisTagCache> {
     const link = await RedisLink.open({
@@ -180,18 +182,36 @@ export class RedisTagCache implements TagCache {
   /**
    * Makes the drops owed from an outage before the cache is used again, so
    * this process never reads or stores past a write it answered. Throws
-   * RedisUnavailableError while Redis is still away.
+   * RedisUnavailableError while Redis is still away. Callers that arrive
+   * while the drops are being made wait for the same work rather than each
+   * making it again (a flush scans the whole of Redis).
    */
-  private async settleOwed(): Promise<void> {
-    if (this.owesFlush) {
-      await this.flushAll();
-      this.owesFlush = false;
+  private settleOwed(): Promise<void> {
+    if (this.settling) return this.settling;
+    if (!this.owesFlush && this.owed.size === 0) return Promise.resolve();
+    this.settling = this.payOwed().finally(() => (this.settling = null));
+    return this.settling;
+  }
+
+  /** Until nothing is owed: drops owed while it runs are paid too, before anyone waiting goes on. */
+  private async payOwed(): Promise<void> {
+    while (this.owesFlush || this.owed.size > 0) {
+      if (this.owesFlush) {
+        // Drops owed from now on are remembered by name: the scan may already be past their keys.
+        this.owesFlush = false;
+        try {
+          await this.flushAll();
+        } catch (err) {
+          this.owesFlush = true;
+          throw err;
+        }
+        continue;
+      }
+      const accounts = [...this.owed];
+      await this.drop(accounts);
+      for (const account of accounts) this.owed.delete(account);
+      this.opts.log.info({ accounts: accounts.length }, 'tag cache: dropped the entries of writes made while Redis was away');
     }
-    if (this.owed.size === 0) return;
-    const accounts = [...this.owed];
-    await this.drop(accounts);
-    for (const account of accounts) this.owed.delete(account);
-    this.opts.log.info({ accounts: accounts.length }, 'tag cache: dropped the entries of writes made while Redis was away');
   }
 
   /** Too many drops owed to name: every entry of the app goes. Reads that began before stop storing too. */

@@ -118,8 +118,9 @@ export class RedisLink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // QUIT when connected, so Redis sees a clean goodbye; otherwise stop reconnecting at once.
-    if (this.redis.status === 'ready') await this.redis.quit().catch(() => this.redis.disconnect());
+    // QUIT when connected, so Redis sees a clean goodbye; otherwise stop reconnecting at once. A Redis
+    // that stopped answering on a live connection never answers QUIT either: cut it after the command timeout.
+    if (this.redis.status === 'ready') await withTimeout(this.redis.quit(), this.timeoutMs).catch(() => this.redis.disconnect());
     else this.redis.disconnect();
   }
 

@@ -16,7 +16,7 @@
 import type { Logger } from 'pino';
 import type { TimClient } from '../tim/client.js';
 import { TimError } from '../tim/errors.js';
-import { planAccountCalls, readGetTagAnswer, type AccountTags } from '../tim/tags.js';
+import { planAccountCalls, readErrorList, readGetTagAnswer, type AccountTags } from '../tim/tags.js';
 import {
   MAX_ACCOUNTS_PER_CALL,
   TimCode,
@@ -126,9 +126,7 @@ export class UpstreamScheduler {
         const accounts = accountsOf(call);
         try {
           const answer = await this.send<CommonAnswer>(command, body, accounts.length, deadline);
-          const accountErrors = new Map<string, Error>();
-          for (const e of answer.ErrorList ?? []) accountErrors.set(e.To_Account, TimError.fail(e.ErrorCode, e.ErrorInfo ?? ''));
-          outcomes.push({ accounts, accountErrors });
+          outcomes.push({ accounts, accountErrors: readErrorList(answer) });
         } catch (error) {
           outcomes.push({ accounts, error: error as Error, accountErrors: new Map() });
         }

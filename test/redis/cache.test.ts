@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisTagCache } from '../../src/upstream/redis-cache.js';
-import { dropRedisKeys, freePort, uniqueSdkappid } from '../helpers/process.js';
+import { dropRedisKeys, freePort, startRedisServer, uniqueSdkappid } from '../helpers/process.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const silent = pino({ level: 'silent' });
@@ -84,3 +84,40 @@ describe('RedisTagCache without Redis', () => {
     }
   });
 });
+
+describe('RedisTagCache back after an outage', () => {
+  it('empties the app once, however many lookups arrive meanwhile, when more drops were owed than it remembers', async () => {
+    const server = await startRedisServer();
+    const back = await RedisTagCache.connect({ url: server.url, sdkappid, ttlMs: 60_000, log: silent });
+    const admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    admin.on('error', () => {});
+    try {
+      await server.kill();
+      // A bulk write while Redis is away: more drops owed than are remembered one by one.
+      await back.invalidate(Array.from({ length: 10_001 }, (_, i) => `w${i}`));
+      await server.restart();
+      await admin.set(`${prefix}:tags:stale`, '["old"]');
+      await until(() => back.describe().startsWith('redis'));
+      await admin.config('RESETSTAT');
+
+      const lookups = await Promise.all(Array.from({ length: 20 }, () => back.getMany(['stale', 'w1'])));
+      for (const hits of lookups) expect(hits).toEqual(new Map());
+      const stats = String(await admin.info('commandstats'));
+      const scans = Number(/cmdstat_scan:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      expect(scans).toBe(1); // one pass over an almost empty Redis: one SCAN, not one per lookup
+      expect(await admin.exists(`${prefix}:tags:stale`)).toBe(0);
+    } finally {
+      admin.disconnect();
+      await back.close();
+      await server.stop();
+    }
+  });
+});
+
+async function until(condition: () => boolean, withinMs = 10_000): Promise<void> {
+  const end = Date.now() + withinMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`condition not met within ${withinMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,7 +1,7 @@
 /** The typed tag commands: how answers are read and how writes are cut into calls that fit the upstream. */
 import { describe, expect, it } from 'vitest';
 import { TimError } from '../../src/tim/errors.js';
-import { chunk, planAccountCalls, planTagWrites, readGetTagAnswer } from '../../src/tim/tags.js';
+import { chunk, planAccountCalls, planTagWrites, readErrorList, readGetTagAnswer } from '../../src/tim/tags.js';
 import type { GetTagAnswer, UserTags } from '../../src/tim/wire.js';
 
 const OK = { ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '' } as const;
@@ -78,6 +78,30 @@ describe('readGetTagAnswer', () => {
     }
     expect(thrown).toBeInstanceOf(TimError);
     expect((thrown as TimError).kind).toBe('unavailable');
+  });
+
+  it('refuses an answer whose ErrorList is not a list as unavailable, and skips entries that name no account', () => {
+    const notAList = { ...OK, ErrorList: { ghost: 70107 } } as unknown as GetTagAnswer;
+    expect(() => readGetTagAnswer(['a'], notAList)).toThrow(TimError);
+    expect(() => readGetTagAnswer(['a'], notAList)).toThrow(/ErrorList/);
+    const odd = { ...OK, ErrorList: [null, 7, { ErrorCode: 70107 }, { To_Account: 'b', ErrorCode: 70107 }] } as unknown as GetTagAnswer;
+    const read = readGetTagAnswer(['a', 'b'], odd);
+    expect(read.get('a')).toEqual({ tags: [] });
+    expect((read.get('b') as { error: TimError }).error.code).toBe(70107);
+  });
+});
+
+describe('readErrorList', () => {
+  it('gives each account the upstream refused its own TimError, and nothing when there is no list', () => {
+    const refused = readErrorList({ ...OK, ErrorList: [{ To_Account: 'a', ErrorCode: 70107, ErrorInfo: 'no such account' }] });
+    expect([...refused.keys()]).toEqual(['a']);
+    expect(refused.get('a')).toMatchObject({ kind: 'upstream', code: 70107 });
+    expect(readErrorList({ ...OK }).size).toBe(0);
+    expect(readErrorList({ ...OK, ErrorList: null } as unknown as GetTagAnswer).size).toBe(0);
+  });
+
+  it('refuses a list that is not a list as an unreadable answer', () => {
+    expect(() => readErrorList({ ...OK, ErrorList: 'a' } as unknown as GetTagAnswer)).toThrow(TimError);
   });
 });
 

@@ -141,6 +141,22 @@ describe('SlidingWindowBudget', () => {
     expect(await within(next, 1)).toBe(true);
   });
 
+  it('reads deadlines (wall-clock times) right when its own steady clock and the wall clock disagree', async () => {
+    // The wall clock was stepped back 30 s after start: the steady clock now reads 30 s ahead of Date.now().
+    const ahead = new SlidingWindowBudget(1, 1000, () => Date.now() + 30_000);
+    (await ahead.acquireSlot(T0 + 10_000))!.ended();
+    const patient = ahead.acquireSlot(Date.now() + 5000);
+    expect(await within(patient, 999)).toBe('pending'); // not refused: the slot frees in a second, well in time
+    expect(await within(patient, 1)).not.toBeNull();
+
+    // Stepped forward (or the machine slept): the steady clock reads 30 s behind. A caller still gets
+    // its answer by its own deadline, not 30 s after it.
+    const behind = new SlidingWindowBudget(1, 1000, () => Date.now() - 30_000);
+    await behind.acquireSlot(Date.now() + 60_000); // in flight, never reported
+    const waiting = behind.acquireSlot(Date.now() + 2500);
+    expect(await within(waiting, 2501)).toBeNull();
+  });
+
   it('rejects a limit that is not a positive integer', () => {
     expect(() => new SlidingWindowBudget(0)).toThrow(/positive integer, got 0/);
     expect(() => new SlidingWindowBudget(2.5)).toThrow(/positive integer, got 2.5/);

@@ -4,6 +4,8 @@
  * circuit, partial failure.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TimEmulator, type EmulatorOptions } from '../../src/emulator/index.js';
@@ -266,6 +268,48 @@ describe('partial failure', () => {
       if (failed.has(a)) expect(codeOf(results[i]!)).toBe(90009);
       else expect(results[i]).toEqual(tagsOf(i));
     });
+  });
+});
+
+describe('unreadable answers', () => {
+  /** A real HTTP upstream that answers every call with `body`: what the emulator cannot be made to say. */
+  async function upstreamAnswering(body: unknown): Promise<{ url: string; close(): Promise<void> }> {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body)));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = server.address() as AddressInfo;
+    return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  }
+
+  async function writeAnswered(errorList: unknown) {
+    const upstream = await upstreamAnswering({ ActionStatus: 'OK', ErrorCode: 0, ErrorInfo: '', ErrorList: errorList });
+    const signer = new AdminSigner({ sdkappid: SDKAPPID, identifier: ADMIN, secretKey: 'k' });
+    const client = new TimClient({ baseUrl: upstream.url, sdkappid: SDKAPPID, signer, timeoutMs: 2000 });
+    const budget = SlidingWindowBudget.paced(100);
+    opened.push(async () => {
+      await budget.close();
+      client.close();
+      await upstream.close();
+    });
+    const scheduler = new UpstreamScheduler({ client, budget, log: pino({ level: 'silent' }) });
+    const [outcome] = await scheduler.write('im_add_tag', [[{ To_Account: 'a1', Tags: ['x'] }]], Date.now() + 3000);
+    return outcome!;
+  }
+
+  it.each([{ list: {} }, { list: 'a1' }])('fails a write whose ErrorList is $list as unavailable, not with a TypeError', async ({ list }) => {
+    const outcome = await writeAnswered(list);
+    expect(outcome.error).toBeInstanceOf(TimError);
+    expect((outcome.error as TimError).kind).toBe('unavailable');
+    expect(outcome.accountErrors.size).toBe(0);
+  });
+
+  it('skips ErrorList entries of a write that name no account', async () => {
+    const outcome = await writeAnswered([null, { ErrorCode: 70107 }, { To_Account: 'a1', ErrorCode: 70107 }]);
+    expect(outcome.error).toBeUndefined();
+    expect([...outcome.accountErrors.keys()]).toEqual(['a1']);
+    expect(codeOf(outcome.accountErrors.get('a1')!)).toBe(70107);
   });
 });
 
