@@ -20,6 +20,12 @@ export interface TagCache {
   close?(): Promise<void>;
 }
 
+/**
+ * How long a drop is remembered: longer than any read may take. A read ends by its request's
+ * deadline, and REQUEST_TIMEOUT_MS is at most 120 s (src/config.ts).
+ */
+export const DROP_MEMORY_MS = 300_000;
+
 export class MemoryTagCache implements TagCache {
   private readonly entries: LRUCache<string, string[]>;
   /** When each account was last dropped, kept as long as a read could still be in flight. */
@@ -34,7 +40,7 @@ export class MemoryTagCache implements TagCache {
     this.entries = new LRUCache({ max, ttl: ttlMs, ttlAutopurge: false, perf: { now } });
     this.droppedAt = new LRUCache({
       max,
-      ttl: 60_000,
+      ttl: DROP_MEMORY_MS,
       perf: { now },
       dispose: (at, _account, reason) => {
         if (reason === 'evict') this.forgottenDropAt = Math.max(this.forgottenDropAt, at);

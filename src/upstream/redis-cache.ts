@@ -15,11 +15,11 @@
  * cache again.
  */
 import type { Logger } from 'pino';
-import type { TagCache } from './cache.js';
+import { DROP_MEMORY_MS, type TagCache } from './cache.js';
 import { RedisLink, RedisUnavailableError, redisTimeMs } from './redis.js';
 
-/** How long a drop's tombstone lasts: longer than any read may take. */
-const TOMBSTONE_MS = 60_000;
+/** How long a drop's tombstone lasts: longer than any read may take (see DROP_MEMORY_MS). */
+const TOMBSTONE_MS = DROP_MEMORY_MS;
 /** Most owed drops remembered one by one; past this the whole cache of the app is emptied instead. */
 const MAX_OWED = 10_000;
 /** Accounts per script call and keys per SCAN step. */
