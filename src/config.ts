@@ -153,6 +153,11 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   if (e.JWT_SECRET && e.JWT_JWKS_URL) {
     throw new ConfigError('JWT_JWKS_URL: set either JWT_SECRET or JWT_JWKS_URL, not both');
   }
+  const maxQps = e.TIM_MAX_QPS ?? 100;
+  if ((e.GATEWAY_REPLICAS ?? 1) > maxQps) {
+    // Each process's fallback share, TIM_MAX_QPS / GATEWAY_REPLICAS, must be at least one call a second.
+    throw new ConfigError(`GATEWAY_REPLICAS: ${e.GATEWAY_REPLICAS} processes cannot share TIM_MAX_QPS=${maxQps} calls per second`);
+  }
 
   return {
     port: e.PORT ?? 4000,
@@ -166,7 +171,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
       baseUrl,
       timeoutMs: e.TIM_TIMEOUT_MS ?? 5000,
     },
-    maxQps: e.TIM_MAX_QPS ?? 100,
+    maxQps,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS ?? 10_000,
     redisUrl: e.REDIS_URL,
     replicas: e.GATEWAY_REPLICAS ?? 1,

@@ -124,10 +124,22 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   });
   answerClientErrors(server);
   const answering = trackAnswers(server);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  const release = async () => {
+    await budget.close?.();
+    await cache?.close?.();
+    client.close();
+    await emulator?.close();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
+  } catch (err) {
+    // Nothing may outlive a gateway that never started (Redis connections, the emulator's port).
+    await release();
+    throw err;
+  }
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info({ url: `${url}/graphql`, upstream: emulator ? 'emulator' : tim.baseUrl, auth: config.auth.mode }, 'gateway listening');
@@ -137,10 +149,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     (closing ??= (async () => {
       // Upstream work of a request ends by its deadline; one call started just before may take its timeout more.
       await drain(server, answering, config.requestTimeoutMs + tim.timeoutMs);
-      await budget.close?.();
-      await cache?.close?.();
-      client.close();
-      await emulator?.close();
+      await release();
     })());
 
   return { url, config: services.config, services, client, logger, metrics, emulator, server, close };

@@ -45,6 +45,7 @@ describe('loadConfig', () => {
     [{ PORT: 'http' }, /^PORT: /],
     [{ TIM_MAX_QPS: '0' }, /^TIM_MAX_QPS: /],
     [{ REQUEST_TIMEOUT_MS: '100' }, /^REQUEST_TIMEOUT_MS: /],
+    [{ TIM_MAX_QPS: '4', GATEWAY_REPLICAS: '5' }, /^GATEWAY_REPLICAS: /],
     [{ TIM_REGION: 'mars' }, /^TIM_REGION: /],
     [{ TIM_BASE_URL: 'ftp://x' }, /^TIM_BASE_URL: /],
     [{ REDIS_URL: 'localhost:6379' }, /^REDIS_URL: /],

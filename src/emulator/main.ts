@@ -17,15 +17,26 @@ function intFromEnv(name: string, fallback: number, min: number, max: number): n
   return value;
 }
 
-const options = {
-  host: process.env.EMULATOR_HOST || '127.0.0.1',
-  port: intFromEnv('EMULATOR_PORT', 4100, 0, 65535),
-  sdkappid: intFromEnv('TIM_SDKAPPID', 1400000000, 1, Number.MAX_SAFE_INTEGER),
-  secretKey: process.env.TIM_SECRET_KEY || DEMO_SECRET_KEY,
-  adminIdentifier: process.env.TIM_ADMIN_IDENTIFIER || 'administrator',
-  latencyMs: intFromEnv('EMULATOR_LATENCY_MS', 0, 0, 60_000),
-};
-const emulator = await TimEmulator.start(options);
+/** Ends the process with one line that says what is wrong, not a stack. */
+function fail(err: unknown): never {
+  console.error(`tim emulator: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+}
+
+let options: Parameters<typeof TimEmulator.start>[0] & { latencyMs: number };
+try {
+  options = {
+    host: process.env.EMULATOR_HOST || '127.0.0.1',
+    port: intFromEnv('EMULATOR_PORT', 4100, 0, 65535),
+    sdkappid: intFromEnv('TIM_SDKAPPID', 1400000000, 1, Number.MAX_SAFE_INTEGER),
+    secretKey: process.env.TIM_SECRET_KEY || DEMO_SECRET_KEY,
+    adminIdentifier: process.env.TIM_ADMIN_IDENTIFIER || 'administrator',
+    latencyMs: intFromEnv('EMULATOR_LATENCY_MS', 0, 0, 60_000),
+  };
+} catch (err) {
+  fail(err);
+}
+const emulator = await TimEmulator.start(options).catch(fail);
 
 const key = options.secretKey === DEMO_SECRET_KEY ? 'demo key' : 'key from TIM_SECRET_KEY';
 console.log(

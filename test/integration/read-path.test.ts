@@ -199,3 +199,20 @@ describe('health endpoints, one after another', () => {
     }
   });
 });
+
+describe('a gateway that cannot listen', () => {
+  it('fails to start and leaves nothing listening behind (its embedded emulator is closed again)', async () => {
+    const { loadConfig } = await import('../../src/config.js');
+    const { startGateway } = await import('../../src/server.js');
+    const { createLogger } = await import('../../src/logger.js');
+    const listening = () =>
+      (process as unknown as { _getActiveHandles(): Array<{ listening?: boolean }> })
+        ._getActiveHandles()
+        .filter((h) => h.listening === true).length;
+    const before = listening();
+    const port = new URL(rig.url).port; // taken by the rig's gateway
+    const logger = createLogger('silent', { pretty: false });
+    await expect(startGateway(loadConfig({ PORT: port }), { logger })).rejects.toThrow(/EADDRINUSE/);
+    expect(listening()).toBe(before);
+  });
+});
