@@ -10,7 +10,7 @@ export interface Readiness {
 
 export function useHealth(readiness: Readiness): Plugin {
   return {
-    onRequest({ request, url, endResponse, fetchAPI }) {
+    onRequest({ url, endResponse, fetchAPI }) {
       if (url.pathname === '/healthz') {
         endResponse(new fetchAPI.Response(JSON.stringify({ status: 'ok' }), { status: 200, headers: json() }));
       } else if (url.pathname === '/readyz') {
@@ -18,7 +18,6 @@ export function useHealth(readiness: Readiness): Plugin {
         const body = { status: problem ? 'unavailable' : 'ready', ...(problem ? { problem } : {}), ...readiness.details() };
         endResponse(new fetchAPI.Response(JSON.stringify(body), { status: problem ? 503 : 200, headers: json() }));
       }
-      void request;
     },
   };
 }

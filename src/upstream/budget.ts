@@ -30,18 +30,13 @@ export interface BudgetSlot {
 
 export interface RateBudget {
   /**
-   * Waits for the right to make one call and resolves `true` at that moment,
-   * or resolves `false` once no slot can be had before `deadline` (epoch ms),
+   * Waits for the right to make one call and resolves with its slot at that
+   * moment, or with null once no slot can be had before `deadline` (epoch ms),
    * at once when that is plain from the start: the caller then fails fast
-   * instead of queueing forever. The call is taken to arrive within a small
-   * margin of its grant.
+   * instead of queueing forever. The caller reports when the call ended, so
+   * the budget need not assume how long it takes to arrive.
    */
-  acquire(deadline: number): Promise<boolean>;
-  /**
-   * Like `acquire`, but the caller reports when the call ended, so the budget
-   * need not assume how long it takes to arrive. Preferred when present.
-   */
-  acquireSlot?(deadline: number): Promise<BudgetSlot | null>;
+  acquireSlot(deadline: number): Promise<BudgetSlot | null>;
   /** Calls per second this budget grants now (it may fall back to a local share). */
   readonly limit: number;
   /** Where the budget is kept, for /readyz and the logs. */
@@ -97,6 +92,7 @@ export class SlidingWindowBudget implements RateBudget {
     this.intervalMs = windowMs / limit;
   }
 
+  /** A grant whose end nobody reports (not used by the scheduler): held as if the call arrived within WINDOW_MARGIN_MS. */
   async acquire(deadline: number): Promise<boolean> {
     const slot = await this.take(deadline);
     // Nobody will report this call's end: take it as ended once it has surely arrived.

@@ -159,6 +159,7 @@ export class RedisRateBudget implements RateBudget {
     return this.link.problem ? this.fallback.limit : this.opts.limit;
   }
 
+  /** A grant whose end nobody reports (not used by the scheduler): held as if the call arrived within WINDOW_MARGIN_MS. */
   async acquire(deadline: number): Promise<boolean> {
     return (await this.take(deadline, false)) !== null;
   }

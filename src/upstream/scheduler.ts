@@ -81,9 +81,6 @@ const OUTAGE_CODES = new Set<number>([TimCode.INTERNAL_RETRY, TimCode.INTERNAL_T
  */
 const MIN_CALL_MS = 200;
 
-/** A slot for budgets that cannot hear when a call ends. */
-const UNREPORTED_SLOT: BudgetSlot = { ended() {}, unused() {} };
-
 export class UpstreamScheduler {
   readonly circuit: Circuit;
   private readonly queue = new Map<string, Waiter[]>();
@@ -490,11 +487,8 @@ export class UpstreamScheduler {
   }
 
   /** A budget slot in time for a call that must end by `deadline`, or null when none can be had. */
-  private async slotFor(deadline: number): Promise<BudgetSlot | null> {
-    const budget = this.opts.budget;
-    const latest = deadline - MIN_CALL_MS;
-    if (budget.acquireSlot) return budget.acquireSlot(latest);
-    return (await budget.acquire(latest)) ? UNREPORTED_SLOT : null;
+  private slotFor(deadline: number): Promise<BudgetSlot | null> {
+    return this.opts.budget.acquireSlot(deadline - MIN_CALL_MS);
   }
 }
 
