@@ -9,7 +9,12 @@ declare module 'autocannon' {
       /** Called before each request is sent; returns the request to send (a new body each time). */
       setupRequest?(request: Request, context: Record<string, unknown>): Request;
       /** Called with every response, the body as text. */
-      onResponse?(status: number, body: string, context: Record<string, unknown>, headers: Record<string, string>): void;
+      onResponse?(
+        status: number,
+        body: string,
+        context: Record<string, unknown>,
+        headers: Record<string, string>,
+      ): void;
     }
 
     interface Options {

@@ -52,7 +52,13 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     for (const m of body.matchAll(ERROR_CODE)) note(m[1]!);
   };
 
-  const request: autocannon.Request = { method: 'POST', path: '/graphql', headers: HEADERS, body: spec.body(), onResponse };
+  const request: autocannon.Request = {
+    method: 'POST',
+    path: '/graphql',
+    headers: HEADERS,
+    body: spec.body(),
+    onResponse,
+  };
   if (spec.varies) {
     request.setupRequest = (req) => {
       req.body = spec.body();

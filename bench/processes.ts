@@ -3,7 +3,15 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import type { GatewayStart, EmulatorStart, MemorySummary, Question, Ready, Reply, UpstreamSummary } from './protocol.js';
+import type {
+  GatewayStart,
+  EmulatorStart,
+  MemorySummary,
+  Question,
+  Ready,
+  Reply,
+  UpstreamSummary,
+} from './protocol.js';
 
 const DIST_URL = new URL('../dist/', import.meta.url).href;
 /** Inside node_modules: ignored by git, and bare imports (pino) resolve from the project. */
@@ -52,14 +60,18 @@ export class ServingProcess {
       else waiter?.reject(new Error(reply.error));
     });
     child.on('exit', (code) => {
-      for (const waiter of this.pending.values()) waiter.reject(new Error(`serving process ${this.pid} exited with ${code}`));
+      for (const waiter of this.pending.values())
+        waiter.reject(new Error(`serving process ${this.pid} exited with ${code}`));
       this.pending.clear();
     });
   }
 
   /** Forks bench/serve.ts with extra node flags (e.g. `--cpu-prof`) and waits until it listens. */
   static async start(start: EmulatorStart | GatewayStart, nodeFlags: string[] = []): Promise<ServingProcess> {
-    const child = fork(await serveScript(), [], { execArgv: nodeFlags, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(await serveScript(), [], {
+      execArgv: nodeFlags,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const ready = await new Promise<Ready>((resolve, reject) => {
       child.once('message', (m: Ready) => resolve(m));
       child.once('exit', (code) => reject(new Error(`bench ${start.role} exited with ${code} before it listened`)));

@@ -39,11 +39,15 @@ export async function summarizeProfile(file: string, top = 12): Promise<ProfileS
     const frame = byId.get(id)!.callFrame;
     const module = moduleOf(frame.url, frame.functionName);
     modules.set(module, (modules.get(module) ?? 0) + us);
-    const fn = `${frame.functionName || '(anonymous)'} ${frame.url ? `${shortUrl(frame.url)}:${frame.lineNumber + 1}` : ''}`.trim();
+    const fn =
+      `${frame.functionName || '(anonymous)'} ${frame.url ? `${shortUrl(frame.url)}:${frame.lineNumber + 1}` : ''}`.trim();
     functions.set(fn, (functions.get(fn) ?? 0) + us);
   }
   const ranked = (m: Map<string, number>) =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, us]) => ({ name, share: us / total }));
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, us]) => ({ name, share: us / total }));
   return { totalMs: total / 1000, modules: ranked(modules), functions: ranked(functions) };
 }
 
@@ -71,9 +75,13 @@ function moduleOf(url: string, functionName: string): string {
 }
 
 function shortUrl(url: string): string {
-  return url.replace(/^.*node_modules\//, '').replace(/^.*\/dist\//, 'dist/').replace(/^file:\/\/.*\//, '');
+  return url
+    .replace(/^.*node_modules\//, '')
+    .replace(/^.*\/dist\//, 'dist/')
+    .replace(/^file:\/\/.*\//, '');
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  for (const file of process.argv.slice(2)) console.log(describeProfile(basename(file), await summarizeProfile(file, 20)));
+  for (const file of process.argv.slice(2))
+    console.log(describeProfile(basename(file), await summarizeProfile(file, 20)));
 }

@@ -44,9 +44,7 @@ export interface MemorySummary {
   peakRss: number;
 }
 
-export type Reply =
-  | { id: number; ok: true; value: unknown }
-  | { id: number; ok: false; error: string };
+export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
 /** The first message a serving process sends: where it listens. */
 export interface Ready {

@@ -128,7 +128,8 @@ export function checks(rows: Row[]): Check[] {
 
   for (const r of rows) {
     if ((r.key === 'ten' || r.key === 'redis-ten') && r.mode === 'on') continue;
-    if (r.peakCallsInOneSecond > UPSTREAM_CALLS_PER_SECOND) out.push(upstreamWithinLimit(`${r.scenario} (${r.mode})`, r));
+    if (r.peakCallsInOneSecond > UPSTREAM_CALLS_PER_SECOND)
+      out.push(upstreamWithinLimit(`${r.scenario} (${r.mode})`, r));
   }
 
   const redisTen = row('redis-ten', 'on');
@@ -188,7 +189,12 @@ export function markdown(opts: {
   ];
   if (opts.ratios.length > 0) parts.push('', '## Coalescing on / off', '', opts.ratios.map((r) => `- ${r}`).join('\n'));
   if (opts.checks.length > 0) {
-    parts.push('', '## Targets', '', opts.checks.map((c) => `- [${c.met ? 'x' : ' '}] ${c.target}: ${c.measured}`).join('\n'));
+    parts.push(
+      '',
+      '## Targets',
+      '',
+      opts.checks.map((c) => `- [${c.met ? 'x' : ' '}] ${c.target}: ${c.measured}`).join('\n'),
+    );
   }
   if (opts.skipped.length > 0) {
     parts.push('', '## Skipped', '', opts.skipped.map((s) => `- ${s.scenario}: ${s.why}`).join('\n'));

@@ -95,11 +95,25 @@ try {
 }
 
 const settings: Setting[] = [
-  { name: 'machine', value: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at end, Node ${process.version}` },
-  { name: 'upstream', value: `the TIM emulator in its own process, ${UPSTREAM_LATENCY_MS} ms latency, ${UPSTREAM_MAX_CALLS_PER_SECOND} calls/s (60007 beyond), ${USER_COUNT.toLocaleString('en-US')} seeded users` },
+  {
+    name: 'machine',
+    value: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at end, Node ${process.version}`,
+  },
+  {
+    name: 'upstream',
+    value: `the TIM emulator in its own process, ${UPSTREAM_LATENCY_MS} ms latency, ${UPSTREAM_MAX_CALLS_PER_SECOND} calls/s (60007 beyond), ${USER_COUNT.toLocaleString('en-US')} seeded users`,
+  },
   { name: 'emulator priority', value: emulatorPriority },
-  { name: 'gateway', value: `dist/ build, one process per gateway; TIM_MAX_QPS=100, REQUEST_TIMEOUT_MS=${requestTimeoutMs}, LOG_LEVEL=warn` },
-  { name: 'load', value: `autocannon in the parent process, ${warmupS} s warm-up then ${durationS} s measured per row` },
+  {
+    name: 'gateway',
+    value: `dist/ build, one process per gateway; TIM_MAX_QPS=100, REQUEST_TIMEOUT_MS=${requestTimeoutMs}, LOG_LEVEL=warn`,
+  },
+  {
+    name: 'load',
+    value: `autocannon in the parent process, ${warmupS} s warm-up then ${durationS} s measured per row`,
+  },
   ...[...new Set(rows.map((r) => r.budget))].map((b) => ({ name: 'rate budget (/readyz)', value: b })),
 ];
 const report = {
@@ -161,7 +175,9 @@ async function measure(scenario: Scenario, mode: Mode): Promise<Row> {
     const load = await runLoad({ ...spec, durationS });
     const upstream = await emulator.ask({ ask: 'upstream', since: load.startedAt, until: load.finishedAt });
     const memory = await Promise.all(gateways.map((g) => g.ask({ ask: 'memory' })));
-    const departures = await Promise.all(gateways.map((g) => g.ask({ ask: 'departures', since: load.startedAt, until: load.finishedAt })));
+    const departures = await Promise.all(
+      gateways.map((g) => g.ask({ ask: 'departures', since: load.startedAt, until: load.finishedAt })),
+    );
     const errors = { ...load.errors };
     for (const [code, n] of Object.entries(upstream.errors)) errors[`TIM ${code}`] = n;
     const perS = (n: number) => n / load.durationS;
@@ -189,7 +205,10 @@ async function measure(scenario: Scenario, mode: Mode): Promise<Row> {
     if (args.profile) {
       for (let i = 1; i <= gateways.length; i++) {
         const file = await mainThreadProfile(`${profileDir}/${label}-${i}`);
-        if (file) profiles.push(describeProfile(`${scenario.name}, coalescing ${mode}, gateway ${i}`, await summarizeProfile(file)));
+        if (file)
+          profiles.push(
+            describeProfile(`${scenario.name}, coalescing ${mode}, gateway ${i}`, await summarizeProfile(file)),
+          );
       }
     }
   }
@@ -199,7 +218,9 @@ async function measure(scenario: Scenario, mode: Mode): Promise<Row> {
 async function mainThreadProfile(dir: string): Promise<string | null> {
   if (!existsSync(dir)) return null;
   const files = await Promise.all(
-    (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile')).map(async (f) => ({ f, size: (await stat(`${dir}/${f}`)).size })),
+    (await readdir(dir))
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map(async (f) => ({ f, size: (await stat(`${dir}/${f}`)).size })),
   );
   const largest = files.sort((a, b) => b.size - a.size)[0];
   return largest ? `${dir}/${largest.f}` : null;
@@ -244,7 +265,6 @@ async function whyNoRedis(): Promise<string | null> {
   });
   return answer === '+PONG' ? null : `Redis at ${redisUrl} is not reachable (${answer})`;
 }
-
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

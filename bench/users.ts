@@ -7,9 +7,26 @@ import type { UserTags } from '../src/tim/wire.js';
 export const USER_COUNT = 20_000;
 
 const TAGS = [
-  'vip', 'beta-tester', 'newsletter', 'lang:en', 'lang:zh', 'lang:ja', 'lang:ko', 'lang:id',
-  'platform:ios', 'platform:android', 'platform:web', 'plan:free', 'plan:pro', 'plan:team',
-  'city:singapore', 'city:shenzhen', 'city:tokyo', 'city:seoul', 'city:frankfurt', 'city:jakarta',
+  'vip',
+  'beta-tester',
+  'newsletter',
+  'lang:en',
+  'lang:zh',
+  'lang:ja',
+  'lang:ko',
+  'lang:id',
+  'platform:ios',
+  'platform:android',
+  'platform:web',
+  'plan:free',
+  'plan:pro',
+  'plan:team',
+  'city:singapore',
+  'city:shenzhen',
+  'city:tokyo',
+  'city:seoul',
+  'city:frankfurt',
+  'city:jakarta',
 ];
 
 /** `user00001` to `user20000`. */

@@ -48,12 +48,23 @@ const LANGUAGES = ['lang:zh', 'lang:en', 'lang:ja', 'lang:ko', 'lang:es', 'lang:
 const PLATFORMS = ['platform:ios', 'platform:android', 'platform:web', 'platform:macos', 'platform:windows'];
 const PLANS = ['plan:free', 'plan:pro', 'plan:team', 'plan:enterprise'];
 const INTERESTS = [
-  'interest:gaming', 'interest:music', 'interest:sports', 'interest:travel',
-  'interest:food', 'interest:tech', 'interest:fashion', 'interest:movies',
+  'interest:gaming',
+  'interest:music',
+  'interest:sports',
+  'interest:travel',
+  'interest:food',
+  'interest:tech',
+  'interest:fashion',
+  'interest:movies',
 ];
 /** Flags and how often a user carries each. */
 const FLAGS: Array<[string, number]> = [
-  ['newsletter', 0.3], ['verified', 0.2], ['vip', 0.1], ['beta-tester', 0.08], ['early-adopter', 0.05], ['churn-risk', 0.05],
+  ['newsletter', 0.3],
+  ['verified', 0.2],
+  ['vip', 0.1],
+  ['beta-tester', 0.08],
+  ['early-adopter', 0.05],
+  ['churn-risk', 0.05],
 ];
 
 /** mulberry32: tiny, fast, and good enough to spread demo data. */

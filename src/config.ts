@@ -60,32 +60,47 @@ export class ConfigError extends Error {
 
 /** Plain decimal digits, `min` to `max`: Number() would also read "0x10", "1e3" and " 80". */
 const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.string().regex(/^\d+$/, 'must be a whole number (decimal digits only)').transform(Number).pipe(z.number().min(min).max(max));
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number (decimal digits only)')
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
 /** Past 2^31 - 1 ms Node fires a timer at once; no wait here needs more than two minutes. */
 const MAX_WAIT_MS = 120_000;
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
 /** The client appends `/v4/...` to it, so a query, fragment or credentials would break every call. */
-const origin = z.url({ protocol: /^https?$/ }).superRefine((u, ctx) => {
-  // Refinements run even after z.url() has refused the value.
-  if (!URL.canParse(u)) return;
-  const { search, hash, username, password } = new URL(u);
-  if (search || hash || username || password) ctx.addIssue({ code: 'custom', message: 'must be scheme://host[:port][/path], with no query, fragment or credentials' });
-}).transform((u) => u.replace(/\/+$/, ''));
+const origin = z
+  .url({ protocol: /^https?$/ })
+  .superRefine((u, ctx) => {
+    // Refinements run even after z.url() has refused the value.
+    if (!URL.canParse(u)) return;
+    const { search, hash, username, password } = new URL(u);
+    if (search || hash || username || password)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be scheme://host[:port][/path], with no query, fragment or credentials',
+      });
+  })
+  .transform((u) => u.replace(/\/+$/, ''));
 /** A name, an IPv4 address, or an IPv6 address (unbracketed, as listen() takes it, with an optional zone). */
 const HOSTNAME = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|[\dA-Fa-f.]*:[\dA-Fa-f:.]*(?:%[\w.-]+)?)$/;
 
 /** Each variable's schema; unset variables are `undefined` and take defaults below. */
 const env = z.object({
   PORT: wholeNumber(0, 65535).optional(),
-  HOST: z.string().regex(HOSTNAME, 'must be a host name or an IP address, such as 127.0.0.1, 0.0.0.0 or ::1').optional(),
+  HOST: z
+    .string()
+    .regex(HOSTNAME, 'must be a host name or an IP address, such as 127.0.0.1, 0.0.0.0 or ::1')
+    .optional(),
   TIM_SDKAPPID: wholeNumber(1).optional(),
   TIM_SECRET_KEY: z.string().min(1).optional(),
   TIM_ADMIN_IDENTIFIER: z
     .string()
     .superRefine((id, ctx) => {
       const problem = accountProblem(id);
-      if (problem) ctx.addIssue({ code: 'custom', message: `${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)` });
+      if (problem)
+        ctx.addIssue({ code: 'custom', message: `${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)` });
     })
     .optional(),
   TIM_BASE_URL: origin.optional(),
@@ -94,7 +109,10 @@ const env = z.object({
   TIM_TIMEOUT_MS: wholeNumber(1, MAX_WAIT_MS).optional(),
   // Below a second every lookup would fail: a call needs time to be paced, sent and answered.
   REQUEST_TIMEOUT_MS: wholeNumber(1000, MAX_WAIT_MS).optional(),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+    .optional(),
   TAGS_CACHE_TTL_MS: wholeNumber(0).optional(),
   MAX_IDS_PER_REQUEST: wholeNumber(1).optional(),
   AUTH_MODE: z.enum(['none', 'jwt']).optional(),
@@ -107,8 +125,15 @@ const env = z.object({
     .string()
     .superRefine((list, ctx) => {
       // A browser's Origin header is exactly scheme://host[:port]: anything else ("*", a trailing slash) never matches.
-      const bad = list.split(',').map((o) => o.trim()).find((o) => o && !(URL.canParse(o) && new URL(o).origin === o));
-      if (bad !== undefined) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(bad)} is not an origin: list each as scheme://host[:port], with no path or trailing slash` });
+      const bad = list
+        .split(',')
+        .map((o) => o.trim())
+        .find((o) => o && !(URL.canParse(o) && new URL(o).origin === o));
+      if (bad !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          message: `${JSON.stringify(bad)} is not an origin: list each as scheme://host[:port], with no path or trailing slash`,
+        });
     })
     .optional(),
   GRAPHIQL: bool.optional(),
@@ -135,7 +160,9 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   if (hasId !== hasKey) {
     const missing = hasId ? 'TIM_SECRET_KEY' : 'TIM_SDKAPPID';
     const given = hasId ? 'TIM_SDKAPPID' : 'TIM_SECRET_KEY';
-    throw new ConfigError(`${missing}: is required when ${given} is set (set both for real TIM, or neither for the emulator)`);
+    throw new ConfigError(
+      `${missing}: is required when ${given} is set (set both for real TIM, or neither for the emulator)`,
+    );
   }
   if (e.TIM_BASE_URL && e.TIM_REGION) {
     throw new ConfigError('TIM_REGION: set either TIM_REGION or TIM_BASE_URL, not both');
@@ -156,7 +183,9 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   const maxQps = e.TIM_MAX_QPS ?? 100;
   if ((e.GATEWAY_REPLICAS ?? 1) > maxQps) {
     // Each process's fallback share, TIM_MAX_QPS / GATEWAY_REPLICAS, must be at least one call a second.
-    throw new ConfigError(`GATEWAY_REPLICAS: ${e.GATEWAY_REPLICAS} processes cannot share TIM_MAX_QPS=${maxQps} calls per second`);
+    throw new ConfigError(
+      `GATEWAY_REPLICAS: ${e.GATEWAY_REPLICAS} processes cannot share TIM_MAX_QPS=${maxQps} calls per second`,
+    );
   }
 
   return {
@@ -184,7 +213,10 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
     },
-    corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+    corsOrigins: (e.CORS_ORIGINS ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     graphiql: e.GRAPHIQL ?? mode === 'emulator',
     introspection: e.GRAPHQL_INTROSPECTION ?? true,
     logLevel: e.LOG_LEVEL ?? 'info',

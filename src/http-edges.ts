@@ -33,12 +33,18 @@ export function admitRequest(req: IncomingMessage, res: ServerResponse): boolean
   }
   const host = req.headers.host ?? '';
   let problem: string | null = null;
-  if (req.headers.host === undefined && req.httpVersion === '1.1') problem = 'An HTTP/1.1 request must carry a Host header';
+  if (req.headers.host === undefined && req.httpVersion === '1.1')
+    problem = 'An HTTP/1.1 request must carry a Host header';
   else if (!req.url!.startsWith('/')) problem = 'The request target must be a path, such as /graphql';
-  else if (!HOST.test(host) || !URL.canParse(`http://${host || 'localhost'}${req.url}`)) problem = 'The Host header must be host[:port]';
+  else if (!HOST.test(host) || !URL.canParse(`http://${host || 'localhost'}${req.url}`))
+    problem = 'The Host header must be host[:port]';
   if (!problem) return true;
   const body = httpErrorBody(400, problem);
-  res.writeHead(400, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-request-id': id });
+  res.writeHead(400, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': id,
+  });
   res.end(body);
   return false;
 }

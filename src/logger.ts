@@ -34,7 +34,9 @@ export function createLogger(level: string, opts: LoggerOptions = {}): Logger {
     level,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     base: { service: 'tim-tags-graphql' },
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } } : {}),
+    ...(pretty
+      ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } }
+      : {}),
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }

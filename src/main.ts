@@ -18,9 +18,11 @@ function readConfig(): Config {
 /** A listen failure is a PORT or HOST that cannot be served: said in the same one line as a bad value. */
 function listenProblem(err: NodeJS.ErrnoException, { port, host }: Config): string | null {
   const lookup = err.syscall === 'getaddrinfo' && (err as { hostname?: string }).hostname === host;
-  if (lookup || (err.code === 'EADDRNOTAVAIL' && err.syscall === 'listen')) return `HOST: ${host} is not an address of this machine (${err.code})`;
+  if (lookup || (err.code === 'EADDRNOTAVAIL' && err.syscall === 'listen'))
+    return `HOST: ${host} is not an address of this machine (${err.code})`;
   if (err.code === 'EADDRINUSE') return `PORT: ${port} is already in use on ${host}`;
-  if (err.code === 'EACCES' && err.syscall === 'listen') return `PORT: ${port} on ${host} needs privileges this process lacks`;
+  if (err.code === 'EACCES' && err.syscall === 'listen')
+    return `PORT: ${port} on ${host} needs privileges this process lacks`;
   return null;
 }
 

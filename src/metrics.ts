@@ -147,7 +147,10 @@ export class GatewayMetrics {
 
   requestFinished(record: GraphQLRequestRecord): void {
     this.inFlight.dec();
-    this.requests.observe({ operation: this.operationLabel(record.operation), outcome: record.outcome }, record.durationMs / 1000);
+    this.requests.observe(
+      { operation: this.operationLabel(record.operation), outcome: record.outcome },
+      record.durationMs / 1000,
+    );
   }
 
   /** The label an operation name is counted under: itself, `anonymous`, or `other` past the cap. */
@@ -163,7 +166,10 @@ export class GatewayMetrics {
   // --- upstream side (bound: these are handed to the client, scheduler and circuit as callbacks) ---
 
   readonly upstreamCall = (call: CallRecord): void => {
-    this.upstreamCalls.observe({ command: call.command, outcome: call.outcome, code: String(call.errorCode) }, call.durationMs / 1000);
+    this.upstreamCalls.observe(
+      { command: call.command, outcome: call.outcome, code: String(call.errorCode) },
+      call.durationMs / 1000,
+    );
     this.callAccounts.observe({ command: call.command }, call.accounts);
   };
 

@@ -142,7 +142,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   }
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  logger.info({ url: `${url}/graphql`, upstream: emulator ? 'emulator' : tim.baseUrl, auth: config.auth.mode }, 'gateway listening');
+  logger.info(
+    { url: `${url}/graphql`, upstream: emulator ? 'emulator' : tim.baseUrl, auth: config.auth.mode },
+    'gateway listening',
+  );
 
   let closing: Promise<void> | null = null;
   const close = () =>
@@ -197,19 +200,34 @@ async function budgetAndCacheOf(
 ): Promise<{ budget: RateBudget; cache?: TagCache }> {
   const ttlMs = config.cacheTtlMs;
   // Each embedded emulator is an app of its own with its own store: sharing a cache between them would mix their tags.
-  if (embedded && config.redisUrl) log.warn('REDIS_URL is ignored with the embedded emulator: each process has its own upstream');
+  if (embedded && config.redisUrl)
+    log.warn('REDIS_URL is ignored with the embedded emulator: each process has its own upstream');
   const url = embedded ? undefined : config.redisUrl;
-  if (!url) return { budget: SlidingWindowBudget.paced(config.maxQps), cache: ttlMs > 0 ? new MemoryTagCache(ttlMs) : undefined };
+  if (!url)
+    return {
+      budget: SlidingWindowBudget.paced(config.maxQps),
+      cache: ttlMs > 0 ? new MemoryTagCache(ttlMs) : undefined,
+    };
   const [budget, cache] = await Promise.all([
     // A call holds its slot at most one attempt's time limit, and a little for getting there.
-    RedisRateBudget.connect({ url, sdkappid, limit: config.maxQps, replicas: config.replicas, leaseMs: config.tim.timeoutMs + 5000, log }),
+    RedisRateBudget.connect({
+      url,
+      sdkappid,
+      limit: config.maxQps,
+      replicas: config.replicas,
+      leaseMs: config.tim.timeoutMs + 5000,
+      log,
+    }),
     ttlMs > 0 ? RedisTagCache.connect({ url, sdkappid, ttlMs, log }) : undefined,
   ]);
   return { budget, cache };
 }
 
 /** The upstream to call: the configured one, or a fresh embedded emulator when no credentials were given. */
-async function upstreamOf(config: Config, logger: Logger): Promise<{ tim: Config['tim']; emulator: TimEmulator | null }> {
+async function upstreamOf(
+  config: Config,
+  logger: Logger,
+): Promise<{ tim: Config['tim']; emulator: TimEmulator | null }> {
   if (config.tim.mode === 'remote') return { tim: config.tim, emulator: null };
   // A key made for this process only: nothing outside it can sign calls to its emulator.
   const secretKey = randomBytes(32).toString('hex');

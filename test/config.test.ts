@@ -19,7 +19,16 @@ describe('loadConfig', () => {
   it('runs on the emulator with open auth and GraphiQL when no credentials are given', () => {
     const c = loadConfig({});
     expect(c.tim.mode).toBe('emulator');
-    expect(c).toMatchObject({ port: 4000, host: '127.0.0.1', maxQps: 100, cacheTtlMs: 0, maxIdsPerRequest: 1000, graphiql: true, introspection: true, replicas: 1 });
+    expect(c).toMatchObject({
+      port: 4000,
+      host: '127.0.0.1',
+      maxQps: 100,
+      cacheTtlMs: 0,
+      maxIdsPerRequest: 1000,
+      graphiql: true,
+      introspection: true,
+      replicas: 1,
+    });
     expect(c.auth.mode).toBe('none');
     expect(c.tim.timeoutMs).toBe(5000);
     expect(c.tim.adminIdentifier).toBe('administrator');
@@ -33,8 +42,12 @@ describe('loadConfig', () => {
   });
 
   it('maps TIM_REGION to its domain', () => {
-    expect(loadConfig({ ...real, ...jwt, TIM_REGION: 'singapore' }).tim.baseUrl).toBe('https://adminapisgp.im.qcloud.com');
-    expect(loadConfig({ ...real, ...jwt, TIM_BASE_URL: 'http://127.0.0.1:4100/' }).tim.baseUrl).toBe('http://127.0.0.1:4100');
+    expect(loadConfig({ ...real, ...jwt, TIM_REGION: 'singapore' }).tim.baseUrl).toBe(
+      'https://adminapisgp.im.qcloud.com',
+    );
+    expect(loadConfig({ ...real, ...jwt, TIM_BASE_URL: 'http://127.0.0.1:4100/' }).tim.baseUrl).toBe(
+      'http://127.0.0.1:4100',
+    );
   });
 
   it.each([
@@ -65,7 +78,10 @@ describe('loadConfig', () => {
     // The admin account is a TIM UserID: 1 to 32 bytes of printable ASCII.
     [{ TIM_ADMIN_IDENTIFIER: 'admin\u00e9' }, /^TIM_ADMIN_IDENTIFIER: .*printable ASCII/],
     [{ TIM_ADMIN_IDENTIFIER: 'a\nb' }, /^TIM_ADMIN_IDENTIFIER: /],
-    [{ TIM_ADMIN_IDENTIFIER: '\u7ba1\u7406\u5458\u7ba1\u7406\u5458\u7ba1\u7406\u5458\u7ba1\u7406\u5458' }, /^TIM_ADMIN_IDENTIFIER: /],
+    [
+      { TIM_ADMIN_IDENTIFIER: '\u7ba1\u7406\u5458\u7ba1\u7406\u5458\u7ba1\u7406\u5458\u7ba1\u7406\u5458' },
+      /^TIM_ADMIN_IDENTIFIER: /,
+    ],
     // An origin is scheme://host[:port]; these would never match a browser's Origin header, or match too much.
     [{ CORS_ORIGINS: 'https://app.example.com/' }, /^CORS_ORIGINS: .*app\.example\.com/],
     [{ CORS_ORIGINS: 'https://ok.example.com, *' }, /^CORS_ORIGINS: /],
@@ -97,10 +113,17 @@ describe('loadConfig', () => {
       CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
       TIM_TIMEOUT_MS: '120000',
     });
-    expect(c).toMatchObject({ port: 80, host: '::1', corsOrigins: ['https://app.example.com', 'http://localhost:5173'] });
+    expect(c).toMatchObject({
+      port: 80,
+      host: '::1',
+      corsOrigins: ['https://app.example.com', 'http://localhost:5173'],
+    });
     expect(c.tim).toMatchObject({ adminIdentifier: 'admin user_1', timeoutMs: 120_000 });
-    for (const host of ['0.0.0.0', 'localhost', 'gateway.internal', '::', 'fe80::1%eth0']) expect(loadConfig({ HOST: host }).host).toBe(host);
-    expect(loadConfig({ ...real, ...jwt, TIM_BASE_URL: 'https://proxy.example.com/tim/' }).tim.baseUrl).toBe('https://proxy.example.com/tim');
+    for (const host of ['0.0.0.0', 'localhost', 'gateway.internal', '::', 'fe80::1%eth0'])
+      expect(loadConfig({ HOST: host }).host).toBe(host);
+    expect(loadConfig({ ...real, ...jwt, TIM_BASE_URL: 'https://proxy.example.com/tim/' }).tim.baseUrl).toBe(
+      'https://proxy.example.com/tim',
+    );
   });
 
   it('lets real credentials run without auth only when asked to on purpose', () => {

@@ -39,7 +39,8 @@ beforeAll(async () => {
   const own = await token({ ...plain, sub: 'bob' });
   const expired = await token({ ...plain, expiresIn: -60 });
   sent.push(reader, own, expired);
-  const q = (query: string, jwt = reader, variables?: Record<string, unknown>) => rig.query(query, variables, bearer(jwt));
+  const q = (query: string, jwt = reader, variables?: Record<string, unknown>) =>
+    rig.query(query, variables, bearer(jwt));
 
   await q('{ users(ids: ["alice", "bob", "carol"]) { id tags } }');
   await q('mutation { addUserTags(input: [{ id: "alice", tags: ["logs-test"] }]) { id tags } }');
@@ -49,7 +50,14 @@ beforeAll(async () => {
   await rig.query('{ user(id: "alice") { tags } }', undefined, { authorization: `Bearer ${JWT_SECRET}` });
   await q('{ user(id: "") { tags } }');
   await q('{ nosuchfield }');
-  for (const fault of [{ errorCode: 91000 }, { errorCode: 70001 }, { httpStatus: 502 }, { garbage: true }, { hangMs: 500 }, { errorCode: 20001 }]) {
+  for (const fault of [
+    { errorCode: 91000 },
+    { errorCode: 70001 },
+    { httpStatus: 502 },
+    { garbage: true },
+    { hangMs: 500 },
+    { errorCode: 20001 },
+  ]) {
     rig.emulator.injectFault(fault, { count: 2 });
     await q('{ user(id: "carol") { tags } }');
     rig.emulator.clearFaults();
@@ -67,7 +75,9 @@ function logFiles(): Array<{ name: string; text: string }> {
 
 describe('logs', () => {
   it('hold the workload: upstream calls, retries and refusals were logged at debug', () => {
-    const all = logFiles().map((f) => f.text).join('\n');
+    const all = logFiles()
+      .map((f) => f.text)
+      .join('\n');
     expect(all).toMatch(/"msg":"upstream call"/);
     expect(all).toMatch(/"code":"UNAUTHENTICATED"/);
     expect(all).toMatch(/"code":"FORBIDDEN"/);
@@ -85,10 +95,28 @@ describe('logs', () => {
   });
 
   it('would catch each kind of secret by its shape', () => {
-    const usersig = signUserSig({ sdkappid: SDKAPPID, identifier: ADMIN, time: 1_700_000_000, expire: 86400 }, rig.secretKey);
-    const samples = [`usersig=${usersig}`, JSON.stringify({ usersig }), usersig, sent[0]!, `authorization: Bearer ${sent[0]}`, rig.secretKey];
-    for (const sample of samples) expect(SHAPES.some(([, shape]) => shape.test(sample)), sample).toBe(true);
-    expect(SHAPES.some(([, shape]) => shape.test(JSON.stringify({ usersig: '[redacted]', url: '/v4/x?usersig=[redacted]' })))).toBe(false);
+    const usersig = signUserSig(
+      { sdkappid: SDKAPPID, identifier: ADMIN, time: 1_700_000_000, expire: 86400 },
+      rig.secretKey,
+    );
+    const samples = [
+      `usersig=${usersig}`,
+      JSON.stringify({ usersig }),
+      usersig,
+      sent[0]!,
+      `authorization: Bearer ${sent[0]}`,
+      rig.secretKey,
+    ];
+    for (const sample of samples)
+      expect(
+        SHAPES.some(([, shape]) => shape.test(sample)),
+        sample,
+      ).toBe(true);
+    expect(
+      SHAPES.some(([, shape]) =>
+        shape.test(JSON.stringify({ usersig: '[redacted]', url: '/v4/x?usersig=[redacted]' })),
+      ),
+    ).toBe(false);
   });
 
   it('hold nothing shaped like a secret, in the logs of every gateway the suite has started so far', () => {

@@ -69,7 +69,11 @@ function getTags(accounts: string[], { store, emptyTags, strictAccounts }: Comma
   const errorList: AccountError[] = [];
   for (const account of new Set(accounts)) {
     if (strictAccounts && !store.has(account)) {
-      errorList.push({ To_Account: account, ErrorCode: TimCode.ACCOUNT_NOT_FOUND, ErrorInfo: 'account does not exist' });
+      errorList.push({
+        To_Account: account,
+        ErrorCode: TimCode.ACCOUNT_NOT_FOUND,
+        ErrorInfo: 'account does not exist',
+      });
       continue;
     }
     const tags = store.getTags(account);
@@ -122,7 +126,8 @@ function accountRefusal(account: unknown): Refusal | null {
 }
 
 function tagRefusal(tag: unknown, account: string): Refusal | null {
-  if (typeof tag !== 'string') return invalid(`tags of ${JSON.stringify(account)} must be strings, got ${JSON.stringify(tag)}`);
+  if (typeof tag !== 'string')
+    return invalid(`tags of ${JSON.stringify(account)} must be strings, got ${JSON.stringify(tag)}`);
   if (tag.length === 0) return { code: TimCode.EMPTY_TAG, info: `an empty tag for ${JSON.stringify(account)}` };
   if (utf8Bytes(tag) > MAX_TAG_BYTES) {
     return { code: TimCode.TAG_TOO_LONG, info: `tag ${JSON.stringify(tag)} ${tagProblem(tag)}` };
@@ -141,5 +146,8 @@ function invalid(info: string): Refusal {
 }
 
 function tooManyAccounts(count: number): Refusal {
-  return { code: TimCode.TOO_MANY_ACCOUNTS, info: `${count} accounts in one call, over the limit of ${MAX_ACCOUNTS_PER_CALL}` };
+  return {
+    code: TimCode.TOO_MANY_ACCOUNTS,
+    info: `${count} accounts in one call, over the limit of ${MAX_ACCOUNTS_PER_CALL}`,
+  };
 }

@@ -41,7 +41,8 @@ function runControl(emulator: TimEmulator, route: string, req: ControlRequest): 
   switch (route) {
     case 'GET calls': {
       const since = req.query.since === undefined ? 0 : Number(req.query.since);
-      if (!Number.isInteger(since) || since < 0) throw new Error(`since must be a whole number, got ${req.query.since}`);
+      if (!Number.isInteger(since) || since < 0)
+        throw new Error(`since must be a whole number, got ${req.query.since}`);
       return emulator.calls.slice(since);
     }
     case 'POST reset':
@@ -60,14 +61,16 @@ function runControl(emulator: TimEmulator, route: string, req: ControlRequest): 
       return { ok: true };
     case 'POST latency': {
       const { ms } = jsonBody(req) as { ms?: unknown };
-      if (typeof ms !== 'number' || !(ms >= 0)) throw new Error(`body must be {ms} with ms >= 0, got ${JSON.stringify(ms)}`);
+      if (typeof ms !== 'number' || !(ms >= 0))
+        throw new Error(`body must be {ms} with ms >= 0, got ${JSON.stringify(ms)}`);
       emulator.latencyMs = ms;
       return { ok: true, latencyMs: ms };
     }
     case 'GET store': {
       const account = req.query.account;
       const { store } = emulator;
-      if (account !== undefined) return { To_Account: account, Tags: store.getTags(account), exists: store.has(account) };
+      if (account !== undefined)
+        return { To_Account: account, Tags: store.getTags(account), exists: store.has(account) };
       const userTags = [...store.snapshot()].map(([To_Account, Tags]) => ({ To_Account, Tags }));
       return { accounts: userTags.length, distinctTags: store.distinctTags(), UserTags: userTags };
     }
@@ -88,6 +91,9 @@ function jsonBody(req: ControlRequest): object {
 
 function reply(res: ServerResponse, status: number, value: unknown): void {
   const text = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }

@@ -182,7 +182,10 @@ export class TimEmulator {
     if (refusal) return this.timReply(refusal.code, refusal.info);
     if (body === undefined) return this.timReply(TimCode.JSON_PARSE_FAILED, 'request body is empty or not JSON');
     if (!arrival.withinRate) {
-      return this.timReply(TimCode.RATE_LIMITED, `${tagCommand} called more than ${this.limiter.maxCalls} times in one second`);
+      return this.timReply(
+        TimCode.RATE_LIMITED,
+        `${tagCommand} called more than ${this.limiter.maxCalls} times in one second`,
+      );
     }
     const result = runTagCommand(tagCommand, body, {
       store: this.store,
@@ -219,7 +222,10 @@ export class TimEmulator {
   private send(res: ServerResponse, reply: Reply, delayMs: number): void {
     const write = (): void => {
       if (res.destroyed) return;
-      res.writeHead(reply.status, { 'content-type': reply.contentType, 'content-length': Buffer.byteLength(reply.text) });
+      res.writeHead(reply.status, {
+        'content-type': reply.contentType,
+        'content-length': Buffer.byteLength(reply.text),
+      });
       res.end(reply.text);
     };
     if (delayMs <= 0) return write();
@@ -232,16 +238,19 @@ export class TimEmulator {
 }
 
 function optionsProblem(opts: EmulatorOptions): string | null {
-  if (!Number.isInteger(opts.sdkappid) || opts.sdkappid <= 0) return `sdkappid must be a positive integer, got ${opts.sdkappid}`;
+  if (!Number.isInteger(opts.sdkappid) || opts.sdkappid <= 0)
+    return `sdkappid must be a positive integer, got ${opts.sdkappid}`;
   if (typeof opts.secretKey !== 'string' || opts.secretKey === '') return 'secretKey must be a non-empty string';
   const admin = accountProblem(opts.adminIdentifier ?? '');
   if (admin) return `adminIdentifier ${JSON.stringify(opts.adminIdentifier)} ${admin}`;
   const max = opts.maxCallsPerSecond;
-  if (max !== undefined && !(Number.isInteger(max) && max >= 1)) return `maxCallsPerSecond must be an integer >= 1, got ${max}`;
+  if (max !== undefined && !(Number.isInteger(max) && max >= 1))
+    return `maxCallsPerSecond must be an integer >= 1, got ${max}`;
   const latency = opts.latencyMs;
   if (latency !== undefined && !(latency >= 0)) return `latencyMs must be >= 0, got ${latency}`;
   const port = opts.port;
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) return `port must be 0 to 65535, got ${port}`;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535))
+    return `port must be 0 to 65535, got ${port}`;
   return null;
 }
 
@@ -280,7 +289,8 @@ function accountsNamed(body: unknown): string[] {
   if (Array.isArray(To_Account)) return To_Account.filter((a): a is string => typeof a === 'string');
   if (!Array.isArray(UserTags)) return [];
   return UserTags.flatMap((entry: unknown) => {
-    const account = typeof entry === 'object' && entry !== null ? (entry as { To_Account?: unknown }).To_Account : undefined;
+    const account =
+      typeof entry === 'object' && entry !== null ? (entry as { To_Account?: unknown }).To_Account : undefined;
     return typeof account === 'string' ? [account] : [];
   });
 }

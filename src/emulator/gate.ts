@@ -40,10 +40,16 @@ export class RequestGate {
     // The documentation names no code for a bad `random` or `contenttype`; this project answers
     // 70402 (invalid parameters), as for any other malformed parameter.
     if (random === undefined || !/^\d{1,10}$/.test(random) || Number(random) > MAX_UINT32) {
-      return { code: TimCode.INVALID_PARAMETERS, info: `random must be a uint32, got ${JSON.stringify(random ?? null)}` };
+      return {
+        code: TimCode.INVALID_PARAMETERS,
+        info: `random must be a uint32, got ${JSON.stringify(random ?? null)}`,
+      };
     }
     if (contenttype !== 'json') {
-      return { code: TimCode.INVALID_PARAMETERS, info: `contenttype must be json, got ${JSON.stringify(contenttype ?? null)}` };
+      return {
+        code: TimCode.INVALID_PARAMETERS,
+        info: `contenttype must be json, got ${JSON.stringify(contenttype ?? null)}`,
+      };
     }
     return null;
   }
@@ -58,7 +64,13 @@ export class RequestGate {
       if (nowSecond <= known.lastValidSecond) return null;
       this.verified.delete(userSig);
     }
-    const problem = verifyUserSig({ userSig, identifier, sdkappid: this.app.sdkappid, secretKey: this.app.secretKey, now: nowSecond });
+    const problem = verifyUserSig({
+      userSig,
+      identifier,
+      sdkappid: this.app.sdkappid,
+      secretKey: this.app.secretKey,
+      now: nowSecond,
+    });
     if (problem) return { code: problem.code, info: problem.reason };
     const lastValidSecond = lastValidSecondOf(userSig);
     if (lastValidSecond !== null) {

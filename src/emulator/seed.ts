@@ -23,7 +23,7 @@ function checkSeed(seed: unknown, source: string): UserTags[] {
         ? 'To_Account is not a string'
         : !Array.isArray(user.Tags) || !user.Tags.every((t) => typeof t === 'string')
           ? 'Tags is not an array of strings'
-          : accountProblem(user.To_Account) ?? user.Tags.map(tagProblem).find((p) => p !== null) ?? null;
+          : (accountProblem(user.To_Account) ?? user.Tags.map(tagProblem).find((p) => p !== null) ?? null);
     if (problem) throw new TypeError(`${source}: seed entry ${JSON.stringify(user)}: ${problem}`);
   }
   return seed as UserTags[];

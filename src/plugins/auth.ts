@@ -63,7 +63,10 @@ export function createAuth(auth: Config['auth'], log: Logger): Auth {
   const verifier = new TokenVerifier(auth, log);
   const callers = new WeakMap<Request, Caller>();
   const refused = (request: Request, caller: Caller | null, error: GraphQLError) =>
-    log.debug({ requestId: requestId(request), sub: caller?.sub, code: error.extensions?.code, reason: error.message }, 'request refused');
+    log.debug(
+      { requestId: requestId(request), sub: caller?.sub, code: error.extensions?.code, reason: error.message },
+      'request refused',
+    );
   const plugin: Plugin = {
     async onRequestParse({ request }) {
       try {
@@ -103,7 +106,8 @@ class TokenVerifier {
     };
     if (auth.jwtSecret) {
       const secret = new TextEncoder().encode(auth.jwtSecret);
-      this.verify = async (token) => (await jwtVerify(token, secret, { ...claims, algorithms: SECRET_ALGORITHMS })).payload;
+      this.verify = async (token) =>
+        (await jwtVerify(token, secret, { ...claims, algorithms: SECRET_ALGORITHMS })).payload;
     } else if (auth.jwksUrl) {
       const keys = createRemoteJWKSet(new URL(auth.jwksUrl), { timeoutDuration: 3000, cooldownDuration: 30_000 });
       this.verify = async (token) => (await jwtVerify(token, keys, { ...claims, algorithms: JWKS_ALGORITHMS })).payload;
@@ -123,7 +127,8 @@ class TokenVerifier {
     } catch (err) {
       throw unauthenticated(this.whyRefused(err));
     }
-    if (typeof payload.sub !== 'string' || payload.sub === '') throw unauthenticated('The token has no "sub" (the caller\'s TIM account)');
+    if (typeof payload.sub !== 'string' || payload.sub === '')
+      throw unauthenticated('The token has no "sub" (the caller\'s TIM account)');
     const scope = typeof payload.scope === 'string' ? payload.scope : '';
     return { sub: payload.sub, scopes: new Set(scope.split(' ').filter(Boolean)) };
   }
@@ -141,7 +146,10 @@ class TokenVerifier {
     if (err instanceof jose.JWKSNoMatchingKey) return 'No key of the JWKS matches the token';
     if (err instanceof jose.JWKSTimeout || err instanceof jose.JWKSInvalid || !(err instanceof jose.JOSEError)) {
       // The key set could not be fetched or read: the caller is not at fault, but neither can the token be trusted.
-      this.log.warn({ err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }, 'could not check a token against JWT_JWKS_URL');
+      this.log.warn(
+        { err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) },
+        'could not check a token against JWT_JWKS_URL',
+      );
       return 'The token could not be checked: the key set (JWT_JWKS_URL) is unavailable';
     }
     return 'The token is not a valid signed JWT';
@@ -169,7 +177,10 @@ export function authorize(caller: Caller, args: OperationArgs): GraphQLError | n
   const allPowerful = caller.scopes.has(SCOPE_READ) && caller.scopes.has(SCOPE_WRITE);
   const operation = getOperationAST(args.document, args.operationName ?? undefined);
   // Yoga refuses such a request before this point; should one get here, decide nothing on a guess.
-  if (!operation) return allPowerful ? null : forbidden('Name the one operation to run: what this token may do depends on it', SCOPE_READ);
+  if (!operation)
+    return allPowerful
+      ? null
+      : forbidden('Name the one operation to run: what this token may do depends on it', SCOPE_READ);
   if (operation.operation !== 'query') {
     return caller.scopes.has(SCOPE_WRITE)
       ? null
@@ -182,7 +193,8 @@ export function authorize(caller: Caller, args: OperationArgs): GraphQLError | n
   if (variables.errors) return null;
 
   const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const def of args.document.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  for (const def of args.document.definitions)
+    if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
   const queryFields = args.schema.getQueryType()?.getFields() ?? {};
   const others = new Set<string>();
   const visited = new Set<string>();

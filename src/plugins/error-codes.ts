@@ -83,7 +83,9 @@ function explain(response: Response, path: string): string {
 function asBadRequest(err: unknown): unknown {
   if (err instanceof GraphQLError) {
     if (err.extensions?.code) return err;
-    return createGraphQLError(err.message, { extensions: { ...err.extensions, code: 'BAD_REQUEST', http: { status: 400 } } });
+    return createGraphQLError(err.message, {
+      extensions: { ...err.extensions, code: 'BAD_REQUEST', http: { status: 400 } },
+    });
   }
   if (!(err instanceof SyntaxError)) return err;
   return createGraphQLError('The request is malformed: its variables or extensions are not valid JSON', {

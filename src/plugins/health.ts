@@ -15,7 +15,11 @@ export function useHealth(readiness: Readiness): Plugin {
         endResponse(new fetchAPI.Response(JSON.stringify({ status: 'ok' }), { status: 200, headers: json() }));
       } else if (url.pathname === '/readyz') {
         const problem = readiness.problem();
-        const body = { status: problem ? 'unavailable' : 'ready', ...(problem ? { problem } : {}), ...readiness.details() };
+        const body = {
+          status: problem ? 'unavailable' : 'ready',
+          ...(problem ? { problem } : {}),
+          ...readiness.details(),
+        };
         endResponse(new fetchAPI.Response(JSON.stringify(body), { status: problem ? 503 : 200, headers: json() }));
       }
     },

@@ -43,13 +43,15 @@ export function useMetrics({ metrics, logger, graphqlEndpoint }: MetricsPluginOp
     onParams({ request, params }) {
       const seen = observations.get(request);
       // Yoga refuses a name that is not a string only after this hook: take none until it is one.
-      if (seen && typeof params.operationName === 'string' && params.operationName) seen.operation = params.operationName;
+      if (seen && typeof params.operationName === 'string' && params.operationName)
+        seen.operation = params.operationName;
     },
     onExecute({ args }) {
       // The name a client gave, or the name of the document's only operation.
       const request = (args.contextValue as { request?: Request }).request;
       const seen = request && observations.get(request);
-      if (seen && !seen.operation) seen.operation = getOperationAST(args.document, args.operationName)?.name?.value ?? null;
+      if (seen && !seen.operation)
+        seen.operation = getOperationAST(args.document, args.operationName)?.name?.value ?? null;
     },
     onResultProcess({ request, result }) {
       const seen = observations.get(request);

@@ -4,12 +4,7 @@ import { TimError } from '../tim/errors.js';
 import { RateLimitedError } from '../upstream/errors.js';
 
 export type ErrorCode =
-  | 'BAD_USER_INPUT'
-  | 'UPSTREAM_ERROR'
-  | 'UPSTREAM_UNAVAILABLE'
-  | 'RATE_LIMITED'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN';
+  'BAD_USER_INPUT' | 'UPSTREAM_ERROR' | 'UPSTREAM_UNAVAILABLE' | 'RATE_LIMITED' | 'UNAUTHENTICATED' | 'FORBIDDEN';
 
 export function gqlError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
   return new GraphQLError(message, { extensions: { code, ...extensions } });
@@ -23,11 +18,18 @@ export function badInput(message: string, extensions: Record<string, unknown> = 
 export function toGraphQLError(err: unknown, extensions: Record<string, unknown> = {}): GraphQLError | unknown {
   if (err instanceof GraphQLError) return err;
   if (err instanceof RateLimitedError) {
-    return gqlError('RATE_LIMITED', 'The upstream rate budget cannot serve this lookup in time; try again shortly', extensions);
+    return gqlError(
+      'RATE_LIMITED',
+      'The upstream rate budget cannot serve this lookup in time; try again shortly',
+      extensions,
+    );
   }
   if (err instanceof TimError) {
     if (err.kind === 'upstream') {
-      return gqlError('UPSTREAM_ERROR', `Tencent IM refused the call: ${err.message}`, { timErrorCode: err.code, ...extensions });
+      return gqlError('UPSTREAM_ERROR', `Tencent IM refused the call: ${err.message}`, {
+        timErrorCode: err.code,
+        ...extensions,
+      });
     }
     return gqlError('UPSTREAM_UNAVAILABLE', `Tencent IM could not be reached: ${err.message}`, extensions);
   }

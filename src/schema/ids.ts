@@ -29,11 +29,20 @@ export class RequestIds {
     const accounts = ids.map((id) => {
       const problem = accountProblem(String(id));
       if (!problem) return String(id);
-      throw refuse(badInput(`User id ${JSON.stringify(String(id))} ${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)`, { argument, id }));
+      throw refuse(
+        badInput(
+          `User id ${JSON.stringify(String(id))} ${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)`,
+          { argument, id },
+        ),
+      );
     });
     for (const account of accounts) this.seen.add(account);
     if (this.seen.size > this.max) {
-      throw refuse(badInput(`This request asks for more than ${this.max} distinct user ids (MAX_IDS_PER_REQUEST)`, { limit: this.max }));
+      throw refuse(
+        badInput(`This request asks for more than ${this.max} distinct user ids (MAX_IDS_PER_REQUEST)`, {
+          limit: this.max,
+        }),
+      );
     }
     return accounts;
   }

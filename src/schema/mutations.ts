@@ -63,15 +63,19 @@ function checkUserTags(
   if (input.length === 0) throw badInput('input must name at least one user', { argument: 'input' });
   const out = input.map(({ id, tags }) => {
     const [account] = ctx.ids.admit([id], 'input', { refuseRequest: false }) as [string];
-    if (tags.length === 0) throw badInput(`The tag list for user ${JSON.stringify(account)} is empty`, { argument: 'input', id: account });
+    if (tags.length === 0)
+      throw badInput(`The tag list for user ${JSON.stringify(account)} is empty`, { argument: 'input', id: account });
     for (const tag of tags) {
       const problem = tagProblem(tag);
       if (problem) {
-        throw badInput(`Tag ${JSON.stringify(tag)} for user ${JSON.stringify(account)} ${problem} (a tag is 1 to 50 bytes)`, {
-          argument: 'input',
-          id: account,
-          tag,
-        });
+        throw badInput(
+          `Tag ${JSON.stringify(tag)} for user ${JSON.stringify(account)} ${problem} (a tag is 1 to 50 bytes)`,
+          {
+            argument: 'input',
+            id: account,
+            tag,
+          },
+        );
       }
     }
     return { To_Account: account, Tags: [...tags] };
@@ -89,10 +93,13 @@ function checkHoldingLimit(input: readonly UserTags[]): void {
   }
   for (const [account, tags] of given) {
     if (tags.size > MAX_TAGS_PER_ACCOUNT) {
-      throw badInput(`User ${JSON.stringify(account)} is given ${tags.size} tags; a user may hold at most ${MAX_TAGS_PER_ACCOUNT}`, {
-        argument: 'input',
-        id: account,
-      });
+      throw badInput(
+        `User ${JSON.stringify(account)} is given ${tags.size} tags; a user may hold at most ${MAX_TAGS_PER_ACCOUNT}`,
+        {
+          argument: 'input',
+          id: account,
+        },
+      );
     }
   }
 }
@@ -144,31 +151,46 @@ builder.mutationType({
   fields: (t) => ({
     addUserTags: t.field({
       type: [User],
-      description: 'Adds tags to users. Returns the users, in input order and each once, with their tags after the write.',
+      description:
+        'Adds tags to users. Returns the users, in input order and each once, with their tags after the write.',
       args: { input: t.arg({ type: [UserTagsInput], required: true }) },
       resolve: async (_root, { input }, ctx) => {
         const writes = checkUserTags(input, ctx, { holdingLimit: true });
         const outcomes = await ctx.services.scheduler.write('im_add_tag', planTagWrites(writes), ctx.deadline);
-        return usersAfterWrite(writes.map((w) => w.To_Account), outcomes, ctx);
+        return usersAfterWrite(
+          writes.map((w) => w.To_Account),
+          outcomes,
+          ctx,
+        );
       },
     }),
     removeUserTags: t.field({
       type: [User],
-      description: 'Removes tags from users. Returns the users, in input order and each once, with their tags after the write.',
+      description:
+        'Removes tags from users. Returns the users, in input order and each once, with their tags after the write.',
       args: { input: t.arg({ type: [UserTagsInput], required: true }) },
       resolve: async (_root, { input }, ctx) => {
         const writes = checkUserTags(input, ctx, { holdingLimit: false });
         const outcomes = await ctx.services.scheduler.write('im_remove_tag', planTagWrites(writes), ctx.deadline);
-        return usersAfterWrite(writes.map((w) => w.To_Account), outcomes, ctx);
+        return usersAfterWrite(
+          writes.map((w) => w.To_Account),
+          outcomes,
+          ctx,
+        );
       },
     }),
     removeAllUserTags: t.field({
       type: [User],
-      description: 'Removes every tag of the users named. Returns them, in input order and each once, with tags: [] when written.',
+      description:
+        'Removes every tag of the users named. Returns them, in input order and each once, with tags: [] when written.',
       args: { ids: t.arg.idList({ required: true }) },
       resolve: async (_root, { ids }, ctx) => {
         const accounts = checkIds(ids, ctx);
-        const outcomes = await ctx.services.scheduler.write('im_remove_all_tags', planAccountCalls(accounts), ctx.deadline);
+        const outcomes = await ctx.services.scheduler.write(
+          'im_remove_all_tags',
+          planAccountCalls(accounts),
+          ctx.deadline,
+        );
         return usersAfterWrite(accounts, outcomes, ctx);
       },
     }),

@@ -15,7 +15,8 @@ export const User = builder.objectRef<UserShape>('User').implement({
     tags: t.field({
       type: ['String'],
       nullable: true,
-      description: "The user's tags; [] when none. null only when the lookup failed, with the reason in `errors` at this path.",
+      description:
+        "The user's tags; [] when none. null only when the lookup failed, with the reason in `errors` at this path.",
       resolve: (user, _args, ctx) => {
         if (user.writeError) throw user.writeError;
         return ctx.tags.load(user.id);

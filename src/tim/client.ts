@@ -49,7 +49,12 @@ export class TimClient {
    * Resolves with the answer when ActionStatus is OK; rejects with a TimError otherwise.
    * `timeLeftMs` shortens the time limit when the caller's own deadline is nearer.
    */
-  async call<A extends CommonAnswer>(command: TagCommand, body: object, accounts: number, timeLeftMs = Infinity): Promise<A> {
+  async call<A extends CommonAnswer>(
+    command: TagCommand,
+    body: object,
+    accounts: number,
+    timeLeftMs = Infinity,
+  ): Promise<A> {
     const started = performance.now();
     try {
       const answer = await this.post<A>(command, body, Math.max(1, Math.min(this.opts.timeoutMs, timeLeftMs)));

@@ -140,7 +140,10 @@ export class AdminSigner {
     // Signed again within the same second, the same fields would give the same sig: a renewal
     // must hand the upstream a new one, so it asks one second less of validity.
     if (this.current && this.current.time === time) expire = this.current.expire - 1;
-    const sig = signUserSig({ sdkappid: this.opts.sdkappid, identifier: this.opts.identifier, time, expire }, this.opts.secretKey);
+    const sig = signUserSig(
+      { sdkappid: this.opts.sdkappid, identifier: this.opts.identifier, time, expire },
+      this.opts.secretKey,
+    );
     this.current = { sig, time, expire, renewAt: (time + expire / 2) * 1000 };
   }
 }

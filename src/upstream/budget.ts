@@ -86,9 +86,11 @@ export class SlidingWindowBudget implements RateBudget {
     /** Calls that may go back to back before pacing starts; `limit` (the default) means no pacing. */
     readonly burst = limit,
   ) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`budget limit must be a positive integer, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError(`budget limit must be a positive integer, got ${limit}`);
     if (!(windowMs > 0)) throw new RangeError(`budget window must be positive, got ${windowMs} ms`);
-    if (!Number.isInteger(burst) || burst < 1) throw new RangeError(`budget burst must be a positive integer, got ${burst}`);
+    if (!Number.isInteger(burst) || burst < 1)
+      throw new RangeError(`budget burst must be a positive integer, got ${burst}`);
     this.intervalMs = windowMs / limit;
   }
 

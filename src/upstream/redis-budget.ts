@@ -125,7 +125,8 @@ export class RedisRateBudget implements RateBudget {
   private closed = false;
 
   static async connect(opts: RedisBudgetOptions): Promise<RedisRateBudget> {
-    if (!Number.isInteger(opts.limit) || opts.limit < 1) throw new RangeError(`budget limit must be a positive integer, got ${opts.limit}`);
+    if (!Number.isInteger(opts.limit) || opts.limit < 1)
+      throw new RangeError(`budget limit must be a positive integer, got ${opts.limit}`);
     const share = Math.max(1, Math.floor(opts.limit / Math.max(1, opts.replicas)));
     const link = await RedisLink.open({
       url: opts.url,
@@ -264,7 +265,8 @@ export class RedisRateBudget implements RateBudget {
       this.wake?.();
     };
     return {
-      ended: () => finish((redis) => commands(redis).timTagsEndSlot(this.slotsKey, member, this.windowMs, this.keyTtlMs)),
+      ended: () =>
+        finish((redis) => commands(redis).timTagsEndSlot(this.slotsKey, member, this.windowMs, this.keyTtlMs)),
       unused: () => finish((redis) => redis.zrem(this.slotsKey, member)),
     };
   }

@@ -210,7 +210,10 @@ export class RedisTagCache implements TagCache {
       const accounts = [...this.owed];
       await this.drop(accounts);
       for (const account of accounts) this.owed.delete(account);
-      this.opts.log.info({ accounts: accounts.length }, 'tag cache: dropped the entries of writes made while Redis was away');
+      this.opts.log.info(
+        { accounts: accounts.length },
+        'tag cache: dropped the entries of writes made while Redis was away',
+      );
     }
   }
 
@@ -218,7 +221,9 @@ export class RedisTagCache implements TagCache {
   private async flushAll(): Promise<void> {
     let cursor = '0';
     do {
-      const [next, keys] = await this.link.run((redis) => redis.scan(cursor, 'MATCH', `${this.prefix}:tags:*`, 'COUNT', CHUNK));
+      const [next, keys] = await this.link.run((redis) =>
+        redis.scan(cursor, 'MATCH', `${this.prefix}:tags:*`, 'COUNT', CHUNK),
+      );
       cursor = next;
       const accounts = keys.map((k) => k.slice(`${this.prefix}:tags:`.length));
       if (accounts.length > 0) await this.drop(accounts);

@@ -77,7 +77,9 @@ export class RedisLink {
       retryStrategy: (times) => Math.min(100 * times, 1000),
     });
     // ioredis prints unhandled 'error' events to the console; the outage carries the news instead.
-    this.redis.on('error', (err: Error) => opts.log.debug({ redis: opts.service, err: err.message }, 'redis connection error'));
+    this.redis.on('error', (err: Error) =>
+      opts.log.debug({ redis: opts.service, err: err.message }, 'redis connection error'),
+    );
     this.redis.on('close', () => {
       if (!this.closed) this.startOutage('Redis unreachable');
     });
@@ -120,7 +122,8 @@ export class RedisLink {
     this.closed = true;
     // QUIT when connected, so Redis sees a clean goodbye; otherwise stop reconnecting at once. A Redis
     // that stopped answering on a live connection never answers QUIT either: cut it after the command timeout.
-    if (this.redis.status === 'ready') await withTimeout(this.redis.quit(), this.timeoutMs).catch(() => this.redis.disconnect());
+    if (this.redis.status === 'ready')
+      await withTimeout(this.redis.quit(), this.timeoutMs).catch(() => this.redis.disconnect());
     else this.redis.disconnect();
   }
 
@@ -134,7 +137,10 @@ export class RedisLink {
     if (this.outage === null) return;
     this.outage = null;
     this.probeAt = 0;
-    this.opts.log.info({ redis: this.opts.service }, `Redis answers again: the ${this.opts.service} is shared once more`);
+    this.opts.log.info(
+      { redis: this.opts.service },
+      `Redis answers again: the ${this.opts.service} is shared once more`,
+    );
   }
 }
 

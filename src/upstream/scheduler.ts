@@ -113,7 +113,11 @@ export class UpstreamScheduler {
    * call after another, and says what became of each. Cached tags of every
    * account named are dropped before the first call and after the last.
    */
-  async write(command: Exclude<TagCommand, 'im_get_tag'>, calls: Array<UserTags[] | string[]>, deadline: number): Promise<WriteOutcome[]> {
+  async write(
+    command: Exclude<TagCommand, 'im_get_tag'>,
+    calls: Array<UserTags[] | string[]>,
+    deadline: number,
+  ): Promise<WriteOutcome[]> {
     const touched = calls.flatMap(accountsOf);
     await this.opts.cache?.invalidate(touched);
     const outcomes: WriteOutcome[] = [];
@@ -393,7 +397,13 @@ export class UpstreamScheduler {
     const out = new Map<string, TagResult>();
     try {
       const readStartedAt = await this.stampRead();
-      const answer = await this.send<GetTagAnswer>('im_get_tag', { To_Account: accounts }, accounts.length, deadline, slot);
+      const answer = await this.send<GetTagAnswer>(
+        'im_get_tag',
+        { To_Account: accounts },
+        accounts.length,
+        deadline,
+        slot,
+      );
       for (const [account, r] of readGetTagAnswer(accounts, answer)) out.set(account, 'tags' in r ? r.tags : r.error);
       await this.remember(out, readStartedAt);
     } catch (error) {

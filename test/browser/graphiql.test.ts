@@ -33,7 +33,10 @@ const title = skip
   : 'GraphiQL in Chromium';
 
 /** A page whose every request to anything but `origin` is aborted and recorded. */
-async function closedPage(browser: Browser, origin: string): Promise<{ context: BrowserContext; page: Page; aborted: string[]; errors: string[] }> {
+async function closedPage(
+  browser: Browser,
+  origin: string,
+): Promise<{ context: BrowserContext; page: Page; aborted: string[]; errors: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   const aborted: string[] = [];
   await context.route('**/*', (route) => {
@@ -65,71 +68,81 @@ describe.skipIf(skip)(title, () => {
     await Promise.all(rigs.map((r) => r.close()));
   });
 
-  it('opens GraphiQL, runs DemoUsers from the default document and shows the real tags', { timeout: 90_000 }, async () => {
-    const rig = await startRig({ env: { GRAPHIQL: 'true' } });
-    rigs.push(rig);
-    const { context, page, aborted, errors } = await closedPage(browser, rig.url);
+  it(
+    'opens GraphiQL, runs DemoUsers from the default document and shows the real tags',
+    { timeout: 90_000 },
+    async () => {
+      const rig = await startRig({ env: { GRAPHIQL: 'true' } });
+      rigs.push(rig);
+      const { context, page, aborted, errors } = await closedPage(browser, rig.url);
 
-    await page.goto(`${rig.url}/graphql`, { timeout: 60_000 });
-    const run = page.locator('.graphiql-execute-button');
-    await run.waitFor({ timeout: 60_000 });
-    // The document holds several operations: GraphiQL asks which one to run.
-    await run.click();
-    await page.getByRole('menuitem', { name: 'DemoUsers', exact: true }).click();
+      await page.goto(`${rig.url}/graphql`, { timeout: 60_000 });
+      const run = page.locator('.graphiql-execute-button');
+      await run.waitFor({ timeout: 60_000 });
+      // The document holds several operations: GraphiQL asks which one to run.
+      await run.click();
+      await page.getByRole('menuitem', { name: 'DemoUsers', exact: true }).click();
 
-    const result = page.locator('.graphiql-response');
-    await expect.poll(() => textOf(result), { timeout: 30_000 }).toMatch(/"frank"[\s\S]*\}\s*$/);
-    // The pane shows the whole answer: exactly the emulator's tags of each demo user.
-    const shown = JSON.parse(await textOf(result)) as unknown;
-    expect(shown).toEqual({ data: { users: DEMO_USERS.map((id) => ({ id, tags: rig.emulator.store.getTags(id) })) } });
-    expect(rig.emulator.store.getTags('alice')).toContain('vip');
+      const result = page.locator('.graphiql-response');
+      await expect.poll(() => textOf(result), { timeout: 30_000 }).toMatch(/"frank"[\s\S]*\}\s*$/);
+      // The pane shows the whole answer: exactly the emulator's tags of each demo user.
+      const shown = JSON.parse(await textOf(result)) as unknown;
+      expect(shown).toEqual({
+        data: { users: DEMO_USERS.map((id) => ({ id, tags: rig.emulator.store.getTags(id) })) },
+      });
+      expect(rig.emulator.store.getTags('alice')).toContain('vip');
 
-    // The tags came through the gateway from the upstream, in one call.
-    const lookups = callsOf(rig.emulator).filter((c) => c.accounts.includes('alice'));
-    expect(lookups).toHaveLength(1);
-    expect(lookups[0]!.accounts.sort()).toEqual([...DEMO_USERS].sort());
+      // The tags came through the gateway from the upstream, in one call.
+      const lookups = callsOf(rig.emulator).filter((c) => c.accounts.includes('alice'));
+      expect(lookups).toHaveLength(1);
+      expect(lookups[0]!.accounts.sort()).toEqual([...DEMO_USERS].sort());
 
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, 'graphiql.png') });
-    expect(aborted, 'the page asked for something outside the gateway').toEqual([]);
-    expect(errors).toEqual([]);
-    await context.close();
-  });
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'graphiql.png') });
+      expect(aborted, 'the page asked for something outside the gateway').toEqual([]);
+      expect(errors).toEqual([]);
+      await context.close();
+    },
+  );
 
-  it('pre-fills an Authorization header when the gateway checks JWTs, and runs with a real token put there', { timeout: 90_000 }, async () => {
-    const rig = await startRig({ env: { GRAPHIQL: 'true', AUTH_MODE: 'jwt', JWT_SECRET } });
-    rigs.push(rig);
-    const { context, page, aborted } = await closedPage(browser, rig.url);
+  it(
+    'pre-fills an Authorization header when the gateway checks JWTs, and runs with a real token put there',
+    { timeout: 90_000 },
+    async () => {
+      const rig = await startRig({ env: { GRAPHIQL: 'true', AUTH_MODE: 'jwt', JWT_SECRET } });
+      rigs.push(rig);
+      const { context, page, aborted } = await closedPage(browser, rig.url);
 
-    await page.goto(`${rig.url}/graphql`, { timeout: 60_000 });
-    await page.getByRole('button', { name: 'Headers', exact: true }).click();
-    const headers = page.locator('.graphiql-editor-tool');
-    await expect.poll(() => textOf(headers), { timeout: 30_000 }).toContain('"Authorization": "Bearer <your JWT>"');
+      await page.goto(`${rig.url}/graphql`, { timeout: 60_000 });
+      await page.getByRole('button', { name: 'Headers', exact: true }).click();
+      const headers = page.locator('.graphiql-editor-tool');
+      await expect.poll(() => textOf(headers), { timeout: 30_000 }).toContain('"Authorization": "Bearer <your JWT>"');
 
-    // What a user does: replace the placeholder with a token, then run the demo query.
-    const token = await new SignJWT({ scope: 'tags:read' })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject('alice')
-      .setExpirationTime('10m')
-      .sign(new TextEncoder().encode(JWT_SECRET));
-    await headers.getByText('Authorization').click();
-    await page.keyboard.press('Control+A');
-    await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${token}` }));
-    // The editor closes brackets and quotes it sees opened; drop what it added after the text.
-    await page.keyboard.press('Shift+Control+End');
-    await page.keyboard.press('Delete');
-    await page.locator('.graphiql-execute-button').click();
-    await page.getByRole('menuitem', { name: 'DemoUsers', exact: true }).click();
+      // What a user does: replace the placeholder with a token, then run the demo query.
+      const token = await new SignJWT({ scope: 'tags:read' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('alice')
+        .setExpirationTime('10m')
+        .sign(new TextEncoder().encode(JWT_SECRET));
+      await headers.getByText('Authorization').click();
+      await page.keyboard.press('Control+A');
+      await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${token}` }));
+      // The editor closes brackets and quotes it sees opened; drop what it added after the text.
+      await page.keyboard.press('Shift+Control+End');
+      await page.keyboard.press('Delete');
+      await page.locator('.graphiql-execute-button').click();
+      await page.getByRole('menuitem', { name: 'DemoUsers', exact: true }).click();
 
-    const result = page.locator('.graphiql-response');
-    await expect.poll(() => textOf(result), { timeout: 30_000 }).toMatch(/"frank"[\s\S]*\}\s*$/);
-    expect(JSON.parse(await textOf(result))).toEqual({
-      data: { users: DEMO_USERS.map((id) => ({ id, tags: rig.emulator.store.getTags(id) })) },
-    });
-    await page.screenshot({ path: join(ARTIFACTS, 'graphiql-jwt.png') });
-    expect(aborted).toEqual([]);
-    await context.close();
-  });
+      const result = page.locator('.graphiql-response');
+      await expect.poll(() => textOf(result), { timeout: 30_000 }).toMatch(/"frank"[\s\S]*\}\s*$/);
+      expect(JSON.parse(await textOf(result))).toEqual({
+        data: { users: DEMO_USERS.map((id) => ({ id, tags: rig.emulator.store.getTags(id) })) },
+      });
+      await page.screenshot({ path: join(ARTIFACTS, 'graphiql-jwt.png') });
+      expect(aborted).toEqual([]);
+      await context.close();
+    },
+  );
 });
 
 describe('GraphiQL setting and document', () => {
@@ -137,7 +150,9 @@ describe('GraphiQL setting and document', () => {
     for (const jwt of [false, true]) {
       const document = parse(defaultDocument(jwt));
       expect(validate(schema, document)).toEqual([]);
-      const operations = document.definitions.flatMap((d) => (d.kind === Kind.OPERATION_DEFINITION ? [`${d.operation} ${d.name?.value}`] : []));
+      const operations = document.definitions.flatMap((d) =>
+        d.kind === Kind.OPERATION_DEFINITION ? [`${d.operation} ${d.name?.value}`] : [],
+      );
       expect(operations).toEqual(['query DemoUsers', 'query OneUser', 'mutation TagAlice', 'mutation UntagAlice']);
     }
   });

@@ -4,7 +4,12 @@ import { callTim, codeOf, startEmulator, tagsNamed } from './harness.js';
 
 let emulator: TimEmulator;
 beforeAll(async () => {
-  emulator = await startEmulator({ seed: [{ To_Account: 'alice', Tags: ['vip', 'lang:en'] }, { To_Account: 'frank', Tags: [] }] });
+  emulator = await startEmulator({
+    seed: [
+      { To_Account: 'alice', Tags: ['vip', 'lang:en'] },
+      { To_Account: 'frank', Tags: [] },
+    ],
+  });
 });
 afterAll(() => emulator.close());
 afterEach(() => {
@@ -50,7 +55,11 @@ describe('im_get_tag options', () => {
   });
 
   it('reports unknown accounts with 70107 in strictAccounts mode, and writes create accounts', async () => {
-    const e = await startEmulator({ seed: [{ To_Account: 'frank', Tags: [] }], strictAccounts: true, emptyTags: 'empty' });
+    const e = await startEmulator({
+      seed: [{ To_Account: 'frank', Tags: [] }],
+      strictAccounts: true,
+      emptyTags: 'empty',
+    });
     try {
       const first = await callTim(e, 'im_get_tag', { To_Account: ['frank', 'ghost'] });
       expect(first.json).toMatchObject({
@@ -82,7 +91,12 @@ describe('im_get_tag options', () => {
 
 describe('writes', () => {
   it('adds and removes as sets, keeping insertion order', async () => {
-    const add = { UserTags: [{ To_Account: 'alice', Tags: ['plan:pro', 'vip'] }, { To_Account: 'bob', Tags: ['x'] }] };
+    const add = {
+      UserTags: [
+        { To_Account: 'alice', Tags: ['plan:pro', 'vip'] },
+        { To_Account: 'bob', Tags: ['x'] },
+      ],
+    };
     expect(await codeOf(emulator, 'im_add_tag', add)).toBe(0);
     expect(await codeOf(emulator, 'im_add_tag', add)).toBe(0);
     expect(emulator.store.getTags('alice')).toEqual(['vip', 'lang:en', 'plan:pro']);
@@ -120,7 +134,9 @@ describe('writes', () => {
   });
 
   it('applies the per-call tag rules to im_remove_tag too', async () => {
-    expect(await codeOf(emulator, 'im_remove_tag', { UserTags: [{ To_Account: 'alice', Tags: tagsNamed('t', 11) }] })).toBe(90032);
+    expect(
+      await codeOf(emulator, 'im_remove_tag', { UserTags: [{ To_Account: 'alice', Tags: tagsNamed('t', 11) }] }),
+    ).toBe(90032);
     expect(await codeOf(emulator, 'im_remove_tag', { UserTags: [{ To_Account: 'alice', Tags: [''] }] })).toBe(90040);
   });
 
@@ -133,13 +149,23 @@ describe('writes', () => {
     emulator.store.setTags('carol', tagsNamed('held', 95));
     const before = emulator.store.snapshot();
     // Each entry is fine on its own; together carol would hold 105 tags.
-    const body = { UserTags: [{ To_Account: 'dave', Tags: ['x'] }, { To_Account: 'carol', Tags: tagsNamed('new', 5) }, { To_Account: 'carol', Tags: tagsNamed('more', 5) }] };
+    const body = {
+      UserTags: [
+        { To_Account: 'dave', Tags: ['x'] },
+        { To_Account: 'carol', Tags: tagsNamed('new', 5) },
+        { To_Account: 'carol', Tags: tagsNamed('more', 5) },
+      ],
+    };
     const { json } = await callTim(emulator, 'im_add_tag', body);
     expect(json).toMatchObject({ ActionStatus: 'FAIL', ErrorCode: 70402 });
     expect(json?.ErrorInfo).toMatch(/105 tags.*100 tags per account/);
     expect(emulator.store.snapshot()).toEqual(before);
     // Tags it already holds do not count twice.
-    expect(await codeOf(emulator, 'im_add_tag', { UserTags: [{ To_Account: 'carol', Tags: ['held0', ...tagsNamed('new', 5)] }] })).toBe(0);
+    expect(
+      await codeOf(emulator, 'im_add_tag', {
+        UserTags: [{ To_Account: 'carol', Tags: ['held0', ...tagsNamed('new', 5)] }],
+      }),
+    ).toBe(0);
     expect(emulator.store.getTags('carol')).toHaveLength(100);
   });
 
@@ -150,7 +176,9 @@ describe('writes', () => {
     expect(await codeOf(emulator, 'im_add_tag', { UserTags: fill })).toBe(0);
     expect(emulator.store.distinctTags()).toBe(1000);
     const before = emulator.store.snapshot();
-    const { json } = await callTim(emulator, 'im_add_tag', { UserTags: [{ To_Account: 'alice', Tags: ['brand-new'] }] });
+    const { json } = await callTim(emulator, 'im_add_tag', {
+      UserTags: [{ To_Account: 'alice', Tags: ['brand-new'] }],
+    });
     expect(json).toMatchObject({ ErrorCode: 70402 });
     expect(json?.ErrorInfo).toMatch(/1001 distinct tags.*1000 distinct tags per app/);
     expect(emulator.store.snapshot()).toEqual(before);

@@ -22,12 +22,21 @@ describe('recorded calls', () => {
     emulator.resetCalls();
     const before = Date.now();
     await codeOf(emulator, 'im_get_tag', { To_Account: ['alice', 'bob'] });
-    await codeOf(emulator, 'im_add_tag', { UserTags: [{ To_Account: 'carol', Tags: ['a'] }, { To_Account: 'dave', Tags: ['b'] }] });
+    await codeOf(emulator, 'im_add_tag', {
+      UserTags: [
+        { To_Account: 'carol', Tags: ['a'] },
+        { To_Account: 'dave', Tags: ['b'] },
+      ],
+    });
     await codeOf(emulator, 'im_get_tag', undefined, { rawBody: 'not json' });
     const [first, second, third] = emulator.calls;
     expect(emulator.calls).toHaveLength(3);
     expect(first).toMatchObject({ command: 'im_get_tag', accounts: ['alice', 'bob'], errorCode: 0, httpStatus: 200 });
-    expect(first!.query).toMatchObject({ sdkappid: String(APP.sdkappid), identifier: APP.adminIdentifier, contenttype: 'json' });
+    expect(first!.query).toMatchObject({
+      sdkappid: String(APP.sdkappid),
+      identifier: APP.adminIdentifier,
+      contenttype: 'json',
+    });
     expect(first!.body).toEqual({ To_Account: ['alice', 'bob'] });
     expect(first!.at).toBeGreaterThanOrEqual(before - 1);
     expect(first!.at).toBeLessThanOrEqual(Date.now() + 1);
@@ -58,9 +67,16 @@ describe('the control surface', () => {
   });
 
   it('injects faults, with count, skip and command', async () => {
-    expect((await control('POST', 'faults', { fault: { errorCode: 70500, command: 'im_get_tag' }, skip: 1, count: 1 })).status).toBe(200);
+    expect(
+      (await control('POST', 'faults', { fault: { errorCode: 70500, command: 'im_get_tag' }, skip: 1, count: 1 }))
+        .status,
+    ).toBe(200);
     const get = { To_Account: ['alice'] };
-    const codes = [await codeOf(emulator, 'im_get_tag', get), await codeOf(emulator, 'im_get_tag', get), await codeOf(emulator, 'im_get_tag', get)];
+    const codes = [
+      await codeOf(emulator, 'im_get_tag', get),
+      await codeOf(emulator, 'im_get_tag', get),
+      await codeOf(emulator, 'im_get_tag', get),
+    ];
     expect(codes).toEqual([0, 70500, 0]);
     const bad = await control('POST', 'faults', { fault: { httpStatus: 'x' } });
     expect(bad.status).toBe(400);
@@ -81,7 +97,11 @@ describe('the control surface', () => {
   it('shows the store, one account or all of it', async () => {
     const alice = await control('GET', 'store?account=alice');
     expect(alice.json).toEqual({ To_Account: 'alice', Tags: emulator.store.getTags('alice'), exists: true });
-    expect((await control('GET', 'store?account=ghost')).json).toEqual({ To_Account: 'ghost', Tags: [], exists: false });
+    expect((await control('GET', 'store?account=ghost')).json).toEqual({
+      To_Account: 'ghost',
+      Tags: [],
+      exists: false,
+    });
     const all = (await control('GET', 'store')).json as { accounts: number; distinctTags: number; UserTags: unknown[] };
     expect(all.accounts).toBe(emulator.store.accounts().length);
     expect(all.distinctTags).toBe(emulator.store.distinctTags());
@@ -116,14 +136,25 @@ describe('recorded calls', () => {
   it('keeps at most maxRecordedCalls, dropping the oldest', async () => {
     const { signUserSig } = await import('../../src/tim/usersig.js');
     const { TimEmulator } = await import('../../src/emulator/index.js');
-    const emulator = await TimEmulator.start({ sdkappid: 1, secretKey: 'k', adminIdentifier: 'admin', maxRecordedCalls: 4 });
+    const emulator = await TimEmulator.start({
+      sdkappid: 1,
+      secretKey: 'k',
+      adminIdentifier: 'admin',
+      maxRecordedCalls: 4,
+    });
     try {
-      const sig = signUserSig({ sdkappid: 1, identifier: 'admin', time: Math.floor(Date.now() / 1000), expire: 3600 }, 'k');
+      const sig = signUserSig(
+        { sdkappid: 1, identifier: 'admin', time: Math.floor(Date.now() / 1000), expire: 3600 },
+        'k',
+      );
       for (let i = 0; i < 9; i++) {
-        await fetch(`${emulator.url}/v4/all_member_push/im_get_tag?sdkappid=1&identifier=admin&usersig=${sig}&random=${i}&contenttype=json`, {
-          method: 'POST',
-          body: JSON.stringify({ To_Account: [`a${i}`] }),
-        });
+        await fetch(
+          `${emulator.url}/v4/all_member_push/im_get_tag?sdkappid=1&identifier=admin&usersig=${sig}&random=${i}&contenttype=json`,
+          {
+            method: 'POST',
+            body: JSON.stringify({ To_Account: [`a${i}`] }),
+          },
+        );
       }
       expect(emulator.calls.length).toBeLessThanOrEqual(4);
       expect(emulator.calls.at(-1)!.accounts).toEqual(['a8']);

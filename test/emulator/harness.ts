@@ -11,7 +11,13 @@ export function startEmulator(opts: Partial<EmulatorOptions> = {}): Promise<TimE
 /** A UserSig for the test app's admin, valid for a day from now unless overridden. */
 export function sign(fields: Partial<SigFields> = {}, secretKey: string = APP.secretKey): string {
   return signUserSig(
-    { sdkappid: APP.sdkappid, identifier: APP.adminIdentifier, time: Math.floor(Date.now() / 1000), expire: 86400, ...fields },
+    {
+      sdkappid: APP.sdkappid,
+      identifier: APP.adminIdentifier,
+      time: Math.floor(Date.now() / 1000),
+      expire: 86400,
+      ...fields,
+    },
     secretKey,
   );
 }
@@ -41,7 +47,12 @@ export interface TimAnswer {
   ErrorList?: Array<{ To_Account: string; ErrorCode: number; ErrorInfo?: string }>;
 }
 
-export async function callTim(emulator: TimEmulator, command: string, body?: unknown, opts: CallOptions = {}): Promise<CallResult> {
+export async function callTim(
+  emulator: TimEmulator,
+  command: string,
+  body?: unknown,
+  opts: CallOptions = {},
+): Promise<CallResult> {
   const params: Record<string, string | undefined> = {
     sdkappid: String(APP.sdkappid),
     identifier: APP.adminIdentifier,
@@ -68,7 +79,12 @@ export async function callTim(emulator: TimEmulator, command: string, body?: unk
 }
 
 /** The ErrorCode of a call that must be a TIM answer. */
-export async function codeOf(emulator: TimEmulator, command: string, body?: unknown, opts?: CallOptions): Promise<number> {
+export async function codeOf(
+  emulator: TimEmulator,
+  command: string,
+  body?: unknown,
+  opts?: CallOptions,
+): Promise<number> {
   const result = await callTim(emulator, command, body, opts);
   if (result.status !== 200 || !result.json) throw new Error(`not a TIM answer: HTTP ${result.status} ${result.text}`);
   return result.json.ErrorCode;

@@ -42,7 +42,15 @@ describe('SlidingWindowLimiter', () => {
     const limiter = new SlidingWindowLimiter(100, 1000);
     const admitted: number[] = [];
     for (let t = 0; t < 60_000; t += 2) if (limiter.admit('get', t)) admitted.push(t);
-    const calls = admitted.map((at) => ({ at, command: 'im_get_tag', query: {}, body: undefined, accounts: [], errorCode: 0, httpStatus: 200 }));
+    const calls = admitted.map((at) => ({
+      at,
+      command: 'im_get_tag',
+      query: {},
+      body: undefined,
+      accounts: [],
+      errorCode: 0,
+      httpStatus: 200,
+    }));
     expect(maxCallsInWindow(calls)).toBe(100);
     expect(admitted.length).toBe(6000);
   });

@@ -81,7 +81,8 @@ async function startOn(port: number, env: Record<string, string>, readyWithinMs:
 
   const until = Date.now() + readyWithinMs;
   while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`gateway process exited (${child.exitCode}) before it was ready:\n${output}`);
+    if (child.exitCode !== null)
+      throw new Error(`gateway process exited (${child.exitCode}) before it was ready:\n${output}`);
     try {
       const res = await fetch(`${url}/readyz`);
       await res.arrayBuffer();
@@ -143,7 +144,13 @@ export async function startRedisServer(opts: { persist?: boolean } = {}): Promis
 }
 
 async function answersPing(port: number): Promise<boolean> {
-  const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const probe = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   probe.on('error', () => {});
   try {
     await probe.connect();
@@ -178,4 +185,3 @@ export async function dropRedisKeys(url: string, pattern: string): Promise<void>
 export function uniqueSdkappid(): number {
   return 1_500_000_000 + Math.floor(Math.random() * 400_000_000);
 }
-

@@ -35,7 +35,11 @@ async function within<T>(ms: number, p: Promise<T>): Promise<T> {
 }
 
 /** Fires `n` single-user queries at once for random seeded users; checks each answer and counts the outcomes. */
-async function singleUserStorm(rig: TestRig, n: number, boundMs: number): Promise<{ served: number; rateLimited: number }> {
+async function singleUserStorm(
+  rig: TestRig,
+  n: number,
+  boundMs: number,
+): Promise<{ served: number; rateLimited: number }> {
   const picks = Array.from({ length: n }, () => Math.floor(Math.random() * USERS));
   const answers = await within(
     boundMs,
@@ -118,7 +122,6 @@ describe('a gateway at rest', () => {
     expect(performance.now() - started).toBeLessThan(200);
     expect(res.data?.user.tags).toEqual(tagsOf(2));
   });
-
 });
 
 describe('coalescing', () => {
@@ -239,7 +242,9 @@ describe('partial failure', () => {
       });
       expect(res.errors).toHaveLength(failed.size);
       expect(res.errors!.map((e) => e.path).sort()).toEqual(nullAt.map((i) => ['users', i, 'tags']).sort());
-      expect(res.errors!.every((e) => e.extensions?.code === 'UPSTREAM_ERROR' && e.extensions.timErrorCode === 90009)).toBe(true);
+      expect(
+        res.errors!.every((e) => e.extensions?.code === 'UPSTREAM_ERROR' && e.extensions.timErrorCode === 90009),
+      ).toBe(true);
     } finally {
       await rig.close();
     }

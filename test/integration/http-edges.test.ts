@@ -51,18 +51,25 @@ describe('malformed parameters', () => {
     expectCodedRefusal(await send(search(params), { headers: { accept: 'application/json' } }), 400, 'BAD_REQUEST');
   });
 
-  it.each([5, true, {}, ['Q']])('answers an operationName of %j (not a string) with a coded 400, not a 500', async (operationName) => {
-    const res = await send('/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: 'query Q { user(id: "alice") { tags } }', operationName }),
-    });
-    expectCodedRefusal(res, 400);
-  });
+  it.each([5, true, {}, ['Q']])(
+    'answers an operationName of %j (not a string) with a coded 400, not a 500',
+    async (operationName) => {
+      const res = await send('/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: 'query Q { user(id: "alice") { tags } }', operationName }),
+      });
+      expectCodedRefusal(res, 400);
+    },
+  );
 
   it('answers a form POST whose variables are not JSON with 400 BAD_REQUEST', async () => {
     const body = new URLSearchParams({ query: READ, variables: '{bad' }).toString();
-    const headers = { 'content-type': 'application/x-www-form-urlencoded', 'x-graphql-yoga-csrf': '1', accept: 'application/json' };
+    const headers = {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-graphql-yoga-csrf': '1',
+      accept: 'application/json',
+    };
     expectCodedRefusal(await send('/graphql', { method: 'POST', headers, body }), 400, 'BAD_REQUEST');
   });
 
@@ -76,7 +83,11 @@ describe('malformed parameters', () => {
 
   it('refuses a body of a type it does not read with 415 and a code', async () => {
     const headers = { 'content-type': 'application/xml', 'x-graphql-yoga-csrf': '1' };
-    expectCodedRefusal(await send('/graphql', { method: 'POST', headers, body: '<query/>' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectCodedRefusal(
+      await send('/graphql', { method: 'POST', headers, body: '<query/>' }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
   });
 });
 
@@ -85,17 +96,22 @@ describe('operations', () => {
   it.each([
     ['application/json', 200],
     ['application/graphql-response+json', 400],
-  ])('refuses a subscription (the schema has none) as an invalid document with a code, accepting %s', async (accept, status) => {
-    const res = await send('/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept },
-      body: JSON.stringify({ query: 'subscription { __typename }' }),
-    });
-    expectCodedRefusal(res, status, 'GRAPHQL_VALIDATION_FAILED');
-  });
+  ])(
+    'refuses a subscription (the schema has none) as an invalid document with a code, accepting %s',
+    async (accept, status) => {
+      const res = await send('/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept },
+        body: JSON.stringify({ query: 'subscription { __typename }' }),
+      });
+      expectCodedRefusal(res, status, 'GRAPHQL_VALIDATION_FAILED');
+    },
+  );
 
   it('refuses a subscription sent by GET, or asked for as an event stream, the same way', async () => {
-    const res = await send(search({ query: 'subscription S { __typename }' }), { headers: { accept: 'application/graphql-response+json' } });
+    const res = await send(search({ query: 'subscription S { __typename }' }), {
+      headers: { accept: 'application/graphql-response+json' },
+    });
     expectCodedRefusal(res, 400, 'GRAPHQL_VALIDATION_FAILED');
     const stream = await send('/graphql', {
       method: 'POST',
@@ -109,7 +125,11 @@ describe('operations', () => {
 describe('methods, paths and Accept', () => {
   it.each(['/nope', '/graphqlx', '/metrics/x', '/'])('answers an unknown path %s with 404 NOT_FOUND', async (path) => {
     expectCodedRefusal(await send(path), 404, 'NOT_FOUND');
-    expectCodedRefusal(await send(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 404, 'NOT_FOUND');
+    expectCodedRefusal(
+      await send(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }),
+      404,
+      'NOT_FOUND',
+    );
   });
 
   it('answers an Accept it cannot meet with 406 and a JSON error saying what it serves', async () => {
@@ -122,13 +142,17 @@ describe('methods, paths and Accept', () => {
     expect(JSON.parse(res.body).errors[0].message).toMatch(/application\/json/);
   });
 
-  it.each(['HEAD', 'OPTIONS', 'DELETE', 'PUT'])('answers %s /graphql with 405 and Allow, not a CSRF refusal', async (method) => {
-    const res = await fetch(`${rig.url}/graphql`, { method });
-    expect(res.status).toBe(405);
-    expect(res.headers.get('allow')).toBe('GET, POST');
-    expect(res.headers.get('x-request-id')).toBeTruthy();
-    if (method !== 'HEAD') expectCodedRefusal({ status: res.status, headers: res.headers, body: await res.text() }, 405, 'BAD_REQUEST');
-  });
+  it.each(['HEAD', 'OPTIONS', 'DELETE', 'PUT'])(
+    'answers %s /graphql with 405 and Allow, not a CSRF refusal',
+    async (method) => {
+      const res = await fetch(`${rig.url}/graphql`, { method });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('GET, POST');
+      expect(res.headers.get('x-request-id')).toBeTruthy();
+      if (method !== 'HEAD')
+        expectCodedRefusal({ status: res.status, headers: res.headers, body: await res.text() }, 405, 'BAD_REQUEST');
+    },
+  );
 
   it.each(['/healthz', '/readyz', '/metrics'])('answers HEAD %s as it answers GET', async (path) => {
     const [head, get] = [await fetch(`${rig.url}${path}`, { method: 'HEAD' }), await fetch(`${rig.url}${path}`)];
@@ -139,7 +163,11 @@ describe('methods, paths and Accept', () => {
   });
 
   it('still refuses a simple cross-site POST as CSRF', async () => {
-    const res = await send('/graphql', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ query: READ }) });
+    const res = await send('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({ query: READ }),
+    });
     expectCodedRefusal(res, 403, 'CSRF_HEADER_REQUIRED');
   });
 });
@@ -155,10 +183,16 @@ function raw(request: string): Promise<Answer> {
     socket.on('end', () => {
       const [head = '', ...rest] = text.split('\r\n\r\n');
       const [statusLine = '', ...lines] = head.split('\r\n');
-      const headers = new Map(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      const headers = new Map(
+        lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+      );
       let body = rest.join('\r\n\r\n');
       // Decode a chunked body well enough for a JSON answer.
-      if (headers.get('transfer-encoding') === 'chunked') body = body.split('\r\n').filter((_l, i) => i % 2 === 1).join('');
+      if (headers.get('transfer-encoding') === 'chunked')
+        body = body
+          .split('\r\n')
+          .filter((_l, i) => i % 2 === 1)
+          .join('');
       resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
     });
     socket.write(request);
@@ -190,7 +224,9 @@ describe('request targets and Host', () => {
 
   it('serves a request in absolute form (RFC 9112 says a server must accept it)', async () => {
     const target = `http://localhost${search({ query: '{ user(id: "alice") { tags } }' })}`;
-    const res = await raw(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n\r\n`);
+    const res = await raw(
+      `GET ${target} HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n\r\n`,
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toBeTruthy();
     expect(JSON.parse(res.body)).toEqual({ data: { user: { tags: expect.any(Array) } } });

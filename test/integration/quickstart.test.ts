@@ -12,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/paths.js';
 import { freePort } from '../helpers/process.js';
 
-
 function run(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts')], {
     cwd: ROOT,
@@ -47,7 +46,10 @@ describe('npm start with no credentials', () => {
   });
 
   it('says in one log line that it serves the embedded emulator', () => {
-    const lines = proc.out().split('\n').filter((l) => /emulator/i.test(l) && /demo/i.test(l));
+    const lines = proc
+      .out()
+      .split('\n')
+      .filter((l) => /emulator/i.test(l) && /demo/i.test(l));
     expect(lines).toHaveLength(1);
   });
 
@@ -56,7 +58,11 @@ describe('npm start with no credentials', () => {
     const body = /-d '(\{"query".*?\})'/.exec(readme)?.[1];
     const answer = /```json\n(.*?)\n```/s.exec(readme)?.[1];
     expect(body, 'README has a curl example').toBeTruthy();
-    const res = await fetch(`${base}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const res = await fetch(`${base}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual(JSON.parse(answer!));
   });

@@ -8,7 +8,10 @@ let rig: TestRig;
 beforeAll(async () => {
   rig = await startRig({
     emulator: {
-      seed: Array.from({ length: 300 }, (_, i) => ({ To_Account: `u${i}`, Tags: i % 7 === 0 ? [] : [`t${i % 5}`, 'all'] })),
+      seed: Array.from({ length: 300 }, (_, i) => ({
+        To_Account: `u${i}`,
+        Tags: i % 7 === 0 ? [] : [`t${i % 5}`, 'all'],
+      })),
     },
   });
 });
@@ -54,7 +57,9 @@ describe('batching', () => {
   });
 
   it('gives a user with no tags [] (and an unknown user too)', async () => {
-    const res = await rig.query<{ users: Array<{ id: string; tags: string[] }> }>('{ users(ids: ["u0", "u7", "nobody-here"]) { id tags } }');
+    const res = await rig.query<{ users: Array<{ id: string; tags: string[] }> }>(
+      '{ users(ids: ["u0", "u7", "nobody-here"]) { id tags } }',
+    );
     expect(res.errors).toBeUndefined();
     expect(res.data!.users.map((u) => u.tags)).toEqual([[], [], []]);
   });
@@ -69,7 +74,12 @@ describe('batching', () => {
       expect(call.query.identifier).toBe(ADMIN);
       expect(call.query.sdkappid).toBe(String(SDKAPPID));
       expect(call.query.contenttype).toBe('json');
-      const problem = verifyUserSig({ userSig: call.query.usersig!, sdkappid: SDKAPPID, identifier: ADMIN, secretKey: rig.secretKey });
+      const problem = verifyUserSig({
+        userSig: call.query.usersig!,
+        sdkappid: SDKAPPID,
+        identifier: ADMIN,
+        secretKey: rig.secretKey,
+      });
       expect(problem).toBeNull();
       const random = Number(call.query.random);
       expect(Number.isInteger(random) && random >= 0 && random < 2 ** 32).toBe(true);
@@ -119,7 +129,9 @@ describe('errors', () => {
       const res = await small.query('query($ids: [ID!]!) { users(ids: $ids) { tags } }', { ids: ids(6) });
       expect(res.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
       const aliased = await small.query(
-        `{ ${ids(6).map((id, i) => `a${i}: user(id: "${id}") { tags }`).join(' ')} }`,
+        `{ ${ids(6)
+          .map((id, i) => `a${i}: user(id: "${id}") { tags }`)
+          .join(' ')} }`,
       );
       expect(aliased.errors!.every((e) => e.extensions?.code === 'BAD_USER_INPUT')).toBe(true);
       const fine = await small.query('query($ids: [ID!]!) { users(ids: $ids) { tags } }', { ids: [...ids(5), 'u0'] });
@@ -142,7 +154,9 @@ describe('errors', () => {
   it('lets an ErrorList entry fail only its own user', async () => {
     const strict = await startRig({ emulator: { strictAccounts: true, seed: [{ To_Account: 'known', Tags: ['a'] }] } });
     try {
-      const res = await strict.query<{ users: Array<{ id: string; tags: string[] | null }> }>('{ users(ids: ["known", "ghost"]) { id tags } }');
+      const res = await strict.query<{ users: Array<{ id: string; tags: string[] | null }> }>(
+        '{ users(ids: ["known", "ghost"]) { id tags } }',
+      );
       expect(res.data!.users).toEqual([
         { id: 'known', tags: ['a'] },
         { id: 'ghost', tags: null },

@@ -161,7 +161,11 @@ describe('splitting writes to fit the upstream', () => {
 
     const res2 = await remove([{ id: 'tags-25', tags: tags.slice(0, 21) }]);
     expect(res2.errors).toBeUndefined();
-    expect(callsOf(rig.emulator, 'im_remove_tag').map((c) => (c.body as { UserTags: Array<{ Tags: string[] }> }).UserTags[0]!.Tags.length)).toEqual([10, 10, 1]);
+    expect(
+      callsOf(rig.emulator, 'im_remove_tag').map(
+        (c) => (c.body as { UserTags: Array<{ Tags: string[] }> }).UserTags[0]!.Tags.length,
+      ),
+    ).toEqual([10, 10, 1]);
     expect(res2.data!.removeUserTags[0]!.tags).toEqual(tags.slice(21));
     expect(stored('tags-25')).toEqual(tags.slice(21));
   });
@@ -189,9 +193,24 @@ describe('validation before any upstream call', () => {
 
   it.each<[string, string, Record<string, unknown>, RegExp]>([
     ['a 51-byte ASCII tag', ADD, { input: [{ id: 'v-1', tags: ['a'.repeat(51)] }] }, /"a{51}".*51 bytes/],
-    ['a 51-byte tag of 17 Chinese characters', ADD, { input: [{ id: 'v-1', tags: ['ok', han17] }] }, new RegExp(`${han17}.*51 bytes`)],
+    [
+      'a 51-byte tag of 17 Chinese characters',
+      ADD,
+      { input: [{ id: 'v-1', tags: ['ok', han17] }] },
+      new RegExp(`${han17}.*51 bytes`),
+    ],
     ['an empty tag', REMOVE, { input: [{ id: 'v-1', tags: ['ok', ''] }] }, /Tag "" for user "v-1" is empty/],
-    ['an empty tag list', ADD, { input: [{ id: 'v-1', tags: ['ok'] }, { id: 'v-2', tags: [] }] }, /"v-2".*empty/],
+    [
+      'an empty tag list',
+      ADD,
+      {
+        input: [
+          { id: 'v-1', tags: ['ok'] },
+          { id: 'v-2', tags: [] },
+        ],
+      },
+      /"v-2".*empty/,
+    ],
     ['an empty input list', ADD, { input: [] }, /at least one user/],
     ['an empty id list', REMOVE_ALL, { ids: [] }, /at least one user/],
     ['an empty id', ADD, { input: [{ id: '', tags: ['ok'] }] }, /User id ""/],
@@ -203,15 +222,23 @@ describe('validation before any upstream call', () => {
       { input: [...ids(150, 'v-ok-').map((id) => ({ id, tags: ['t'] })), { id: 'v-late', tags: ['b'.repeat(51)] }] },
       /"v-late"/,
     ],
-    ['more than 100 distinct tags for one user', ADD, { input: [{ id: 'v-101', tags: tagList(101) }] }, /"v-101".*101 tags/],
-  ])('refuses %s with BAD_USER_INPUT naming the offender, and sends nothing', async (_what, mutation, variables, names) => {
-    const res = await rig.query(mutation, variables);
-    expect(res.data ?? null).toBeNull();
-    expect(res.errors).toHaveLength(1);
-    expect(res.errors![0]!.extensions?.code).toBe('BAD_USER_INPUT');
-    expect(res.errors![0]!.message).toMatch(names);
-    expect(rig.emulator.calls).toEqual([]);
-  });
+    [
+      'more than 100 distinct tags for one user',
+      ADD,
+      { input: [{ id: 'v-101', tags: tagList(101) }] },
+      /"v-101".*101 tags/,
+    ],
+  ])(
+    'refuses %s with BAD_USER_INPUT naming the offender, and sends nothing',
+    async (_what, mutation, variables, names) => {
+      const res = await rig.query(mutation, variables);
+      expect(res.data ?? null).toBeNull();
+      expect(res.errors).toHaveLength(1);
+      expect(res.errors![0]!.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(res.errors![0]!.message).toMatch(names);
+      expect(rig.emulator.calls).toEqual([]);
+    },
+  );
 
   it('counts the tags of a user named twice together against the 100 a user may hold', async () => {
     const res = await add([
@@ -249,7 +276,10 @@ describe('validation before any upstream call', () => {
   it('counts mutation ids against MAX_IDS_PER_REQUEST', async () => {
     const small = await startRig({ env: { MAX_IDS_PER_REQUEST: '3' }, sharedEmulator: rig });
     try {
-      const res = await add(ids(4, 'v-max-').map((id) => ({ id, tags: ['t'] })), small);
+      const res = await add(
+        ids(4, 'v-max-').map((id) => ({ id, tags: ['t'] })),
+        small,
+      );
       expect(res.errors![0]!.extensions?.code).toBe('BAD_USER_INPUT');
       const all = await removeAll(ids(4, 'v-max-'), small);
       expect(all.errors![0]!.extensions?.code).toBe('BAD_USER_INPUT');
@@ -265,7 +295,10 @@ describe('a call that fails part-way', () => {
 
   it('fails exactly the users of the failed call, writes the others, and says which is which', async () => {
     const accounts = ids(250, 'part-');
-    rig.emulator.injectFault({ errorCode: 70402, errorInfo: 'injected refusal', command: 'im_add_tag' }, { skip: 1, count: 1 });
+    rig.emulator.injectFault(
+      { errorCode: 70402, errorInfo: 'injected refusal', command: 'im_add_tag' },
+      { skip: 1, count: 1 },
+    );
     const res = await add(accounts.map((id) => ({ id, tags: ['p'] })));
 
     const calls = callsOf(rig.emulator, 'im_add_tag');
@@ -289,7 +322,9 @@ describe('a call that fails part-way', () => {
     users.forEach((u) => expect(u.tags).toEqual(failedSet.has(u.id) ? null : ['p']));
     const errors = res.errors as WriteError[];
     expect(errors).toHaveLength(failed.length);
-    expect(sorted(errors.map((e) => String(e.path![1])))).toEqual(sorted(failed.map((a) => String(accounts.indexOf(a)))));
+    expect(sorted(errors.map((e) => String(e.path![1])))).toEqual(
+      sorted(failed.map((a) => String(accounts.indexOf(a)))),
+    );
     for (const e of errors) {
       expect(e.path![0]).toBe('addUserTags');
       expect(e.path![2]).toBe('tags');
@@ -331,7 +366,11 @@ describe('a call that fails part-way', () => {
     ]);
     expect(res.errors).toHaveLength(1);
     expect(res.errors![0]!.path).toEqual(['addUserTags', 0, 'tags']);
-    expect(res.errors![0]!.extensions).toMatchObject({ code: 'UPSTREAM_ERROR', failedIds: ['retry-a'], timErrorCode: 70402 });
+    expect(res.errors![0]!.extensions).toMatchObject({
+      code: 'UPSTREAM_ERROR',
+      failedIds: ['retry-a'],
+      timErrorCode: 70402,
+    });
     expect(stored('retry-a')).toHaveLength(15);
 
     // Adds are idempotent: sending the whole mutation again is safe and completes the write.
@@ -357,7 +396,11 @@ describe('a call that fails part-way', () => {
     const users = res.data!.removeAllUserTags;
     users.forEach((u) => expect(u.tags).toEqual(failedSet.has(u.id) ? null : []));
     expect(res.errors).toHaveLength(100);
-    expect(res.errors![0]!.extensions).toMatchObject({ code: 'UPSTREAM_ERROR', timErrorCode: 90009, failedIds: failed });
+    expect(res.errors![0]!.extensions).toMatchObject({
+      code: 'UPSTREAM_ERROR',
+      timErrorCode: 90009,
+      failedIds: failed,
+    });
   });
 
   it('reports an unreadable answer to a write as UPSTREAM_UNAVAILABLE with failedIds, without retrying it', async () => {
@@ -413,7 +456,11 @@ describe('limits the emulator enforces on what users hold', () => {
     ]);
     expect(res.errors).toHaveLength(2);
     for (const e of res.errors!) {
-      expect(e.extensions).toMatchObject({ code: 'UPSTREAM_ERROR', timErrorCode: 70402, failedIds: ['full', 'bystander'] });
+      expect(e.extensions).toMatchObject({
+        code: 'UPSTREAM_ERROR',
+        timErrorCode: 70402,
+        failedIds: ['full', 'bystander'],
+      });
       expect(e.message).toMatch(/100 tags per account/);
     }
     expect(stored('full')).toEqual(held);
@@ -431,10 +478,16 @@ describe('limits the emulator enforces on what users hold', () => {
     try {
       // Fill the app up to exactly 1,000 distinct tags.
       const needed = 1000 - before;
-      filler.forEach((a, i) => rig.emulator.store.setTags(a, tagList(Math.max(0, Math.min(100, needed - i * 100)), `app-${i}-`)));
+      filler.forEach((a, i) =>
+        rig.emulator.store.setTags(a, tagList(Math.max(0, Math.min(100, needed - i * 100)), `app-${i}-`)),
+      );
       expect(rig.emulator.store.distinctTags()).toBe(1000);
       const res = await add([{ id: 'app-new', tags: ['brand-new-tag'] }]);
-      expect(res.errors![0]!.extensions).toMatchObject({ code: 'UPSTREAM_ERROR', timErrorCode: 70402, failedIds: ['app-new'] });
+      expect(res.errors![0]!.extensions).toMatchObject({
+        code: 'UPSTREAM_ERROR',
+        timErrorCode: 70402,
+        failedIds: ['app-new'],
+      });
       expect(res.errors![0]!.message).toMatch(/distinct tags per app/);
       expect(stored('app-new')).toEqual([]);
       expect(rig.emulator.store.distinctTags()).toBe(1000);

@@ -42,7 +42,10 @@ class Scrape {
 }
 
 function key(name: string, labels: Record<string, string>): string {
-  return JSON.stringify({ name, labels: Object.fromEntries(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b))) });
+  return JSON.stringify({
+    name,
+    labels: Object.fromEntries(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b))),
+  });
 }
 
 const seed = Array.from({ length: 300 }, (_, i) => ({ To_Account: `u${i}`, Tags: [`t${i % 5}`] }));
@@ -78,7 +81,8 @@ describe('a gateway under a known workload', () => {
 
     const seen = callsOf(rig.emulator);
     expect(seen.map((c) => c.accounts.length).sort((a, b) => a - b)).toEqual([50, 100, 100]);
-    const delta = (name: string, labels: Record<string, string> = {}) => after.get(name, labels) - before.get(name, labels);
+    const delta = (name: string, labels: Record<string, string> = {}) =>
+      after.get(name, labels) - before.get(name, labels);
 
     const ok = { command: 'im_get_tag', outcome: 'ok', code: '0' };
     expect(delta('tim_tags_upstream_call_duration_seconds_count', ok)).toBe(seen.length);
@@ -109,8 +113,12 @@ describe('a gateway under a known workload', () => {
     const delta = (name: string, labels: Record<string, string>) => after.get(name, labels) - before.get(name, labels);
 
     expect(callsOf(rig.emulator).map((c) => c.errorCode)).toEqual([91000, 0]);
-    expect(delta('tim_tags_upstream_call_duration_seconds_count', { command: 'im_get_tag', outcome: 'fail', code: '91000' })).toBe(1);
-    expect(delta('tim_tags_upstream_call_duration_seconds_count', { command: 'im_get_tag', outcome: 'ok', code: '0' })).toBe(1);
+    expect(
+      delta('tim_tags_upstream_call_duration_seconds_count', { command: 'im_get_tag', outcome: 'fail', code: '91000' }),
+    ).toBe(1);
+    expect(
+      delta('tim_tags_upstream_call_duration_seconds_count', { command: 'im_get_tag', outcome: 'ok', code: '0' }),
+    ).toBe(1);
     expect(delta('tim_tags_upstream_retries_total', { command: 'im_get_tag', code: '91000' })).toBe(1);
     expect(delta('graphql_request_duration_seconds_count', { operation: 'One', outcome: 'ok' })).toBe(1);
   });
@@ -126,8 +134,12 @@ describe('a gateway under a known workload', () => {
     const delta = (name: string, labels: Record<string, string>) => after.get(name, labels) - before.get(name, labels);
 
     expect(delta('graphql_request_duration_seconds_count', { operation: 'One', outcome: 'UPSTREAM_ERROR' })).toBe(1);
-    expect(delta('graphql_request_duration_seconds_count', { operation: 'anonymous', outcome: 'BAD_USER_INPUT' })).toBe(1);
-    expect(delta('tim_tags_upstream_call_duration_seconds_count', { command: 'im_get_tag', outcome: 'fail', code: '90001' })).toBe(1);
+    expect(delta('graphql_request_duration_seconds_count', { operation: 'anonymous', outcome: 'BAD_USER_INPUT' })).toBe(
+      1,
+    );
+    expect(
+      delta('tim_tags_upstream_call_duration_seconds_count', { command: 'im_get_tag', outcome: 'fail', code: '90001' }),
+    ).toBe(1);
     // Not retryable: no retry counted.
     expect(after.sum('tim_tags_upstream_retries_total', { code: '90001' })).toBe(0);
   });
@@ -140,7 +152,10 @@ describe('a gateway under a known workload', () => {
     const adds = callsOf(rig.emulator, 'im_add_tag');
     expect(adds).toHaveLength(1);
     const labels = { command: 'im_add_tag', outcome: 'ok', code: '0' };
-    expect(after.get('tim_tags_upstream_call_duration_seconds_count', labels) - before.get('tim_tags_upstream_call_duration_seconds_count', labels)).toBe(1);
+    expect(
+      after.get('tim_tags_upstream_call_duration_seconds_count', labels) -
+        before.get('tim_tags_upstream_call_duration_seconds_count', labels),
+    ).toBe(1);
     expect(after.get('graphql_request_duration_seconds_count', { operation: 'Tag', outcome: 'ok' })).toBe(1);
   });
 });
@@ -188,7 +203,9 @@ describe('cache, rate budget and circuit metrics', () => {
     expect(res.data!.users.filter((u) => u.tags === null)).toHaveLength(limited.length);
     const scrape = await Scrape.of(rig);
     expect(scrape.get('tim_tags_rate_limited_accounts_total')).toBe(limited.length);
-    expect(scrape.get('graphql_request_duration_seconds_count', { operation: 'Bulk', outcome: 'RATE_LIMITED' })).toBe(1);
+    expect(scrape.get('graphql_request_duration_seconds_count', { operation: 'Bulk', outcome: 'RATE_LIMITED' })).toBe(
+      1,
+    );
     const served = 250 - limited.length;
     expect(scrape.get('tim_tags_upstream_call_accounts_sum', getTag)).toBe(served);
     expect(callsOf(rig.emulator).flatMap((c) => c.accounts)).toHaveLength(served);
@@ -208,8 +225,16 @@ describe('cache, rate budget and circuit metrics', () => {
     expect(scrape.get('tim_tags_circuit_transitions_total', { state: 'open' })).toBe(1);
     const failures = callsOf(rig.emulator).length;
     expect(failures).toBeGreaterThanOrEqual(5);
-    expect(scrape.get('tim_tags_upstream_call_duration_seconds_count', { command: 'im_get_tag', outcome: 'unavailable', code: '0' })).toBe(failures);
-    expect(scrape.sum('tim_tags_upstream_retries_total', { command: 'im_get_tag', code: '0' })).toBeGreaterThanOrEqual(3);
+    expect(
+      scrape.get('tim_tags_upstream_call_duration_seconds_count', {
+        command: 'im_get_tag',
+        outcome: 'unavailable',
+        code: '0',
+      }),
+    ).toBe(failures);
+    expect(scrape.sum('tim_tags_upstream_retries_total', { command: 'im_get_tag', code: '0' })).toBeGreaterThanOrEqual(
+      3,
+    );
   });
 
   it('counts a request refused before parsing by its code (a text/plain POST without the CSRF header)', async () => {
@@ -221,7 +246,9 @@ describe('cache, rate budget and circuit metrics', () => {
     });
     expect(res.status).toBe(403);
     const scrape = await Scrape.of(rig);
-    expect(scrape.get('graphql_request_duration_seconds_count', { operation: 'anonymous', outcome: 'CSRF_HEADER_REQUIRED' })).toBe(1);
+    expect(
+      scrape.get('graphql_request_duration_seconds_count', { operation: 'anonymous', outcome: 'CSRF_HEADER_REQUIRED' }),
+    ).toBe(1);
   });
 
   it('is served without a token when the gateway checks JWTs, and counts refused requests', async () => {
@@ -240,6 +267,8 @@ describe('cache, rate budget and circuit metrics', () => {
     expect(sa.sum('tim_tags_upstream_call_duration_seconds_count')).toBe(a.emulator.calls.length);
     expect(sb.sum('tim_tags_upstream_call_duration_seconds_count')).toBe(b.emulator.calls.length);
     expect(a.emulator.calls.length).toBe(3);
-    expect(sa.sum('tim_tags_upstream_call_duration_seconds_count')).not.toBe(sb.sum('tim_tags_upstream_call_duration_seconds_count'));
+    expect(sa.sum('tim_tags_upstream_call_duration_seconds_count')).not.toBe(
+      sb.sum('tim_tags_upstream_call_duration_seconds_count'),
+    );
   });
 });

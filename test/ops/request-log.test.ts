@@ -34,13 +34,21 @@ beforeEach(() => {
 
 describe('request logs', () => {
   it("logs each GraphQL request once at info, with the caller's x-request-id, which the response carries too", async () => {
-    const res = await rig.query('query DemoAlice { user(id: "alice") { id tags } }', undefined, { 'x-request-id': 'ops-test-42' });
+    const res = await rig.query('query DemoAlice { user(id: "alice") { id tags } }', undefined, {
+      'x-request-id': 'ops-test-42',
+    });
     expect(res.errors).toBeUndefined();
     expect(res.headers.get('x-request-id')).toBe('ops-test-42');
 
     const [line, ...more] = requestLines();
     expect(more).toEqual([]);
-    expect(line).toMatchObject({ level: INFO, requestId: 'ops-test-42', operation: 'DemoAlice', outcome: 'ok', status: 200 });
+    expect(line).toMatchObject({
+      level: INFO,
+      requestId: 'ops-test-42',
+      operation: 'DemoAlice',
+      outcome: 'ok',
+      status: 200,
+    });
     expect(line!.durationMs).toBeGreaterThan(0);
     expect(line!.durationMs).toBeLessThan(30_000);
   });
@@ -66,7 +74,10 @@ describe('request logs', () => {
     await rig.query('{ users(ids: ["carol", "dave"]) { tags } }');
     const upstream = lines().filter((l) => l.msg === 'upstream call');
     expect(upstream).toHaveLength(1);
-    expect(upstream[0]).toMatchObject({ level: DEBUG, upstream: { command: 'im_get_tag', accounts: 2, outcome: 'ok' } });
+    expect(upstream[0]).toMatchObject({
+      level: DEBUG,
+      upstream: { command: 'im_get_tag', accounts: 2, outcome: 'ok' },
+    });
     expect(raw.join('')).not.toMatch(/usersig/i);
     expect(raw.join('')).not.toContain(rig.secretKey);
   });

@@ -33,7 +33,10 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: users.map((u) => ({ kind: 'removeAll' as const, users: u })) },
   { weight: 1, arbitrary: users.map((u) => ({ kind: 'read' as const, users: u })) },
 );
-const initial = fc.array(fc.uniqueArray(fc.constantFrom(...TAGS), { maxLength: 6 }), { minLength: USERS, maxLength: USERS });
+const initial = fc.array(fc.uniqueArray(fc.constantFrom(...TAGS), { maxLength: 6 }), {
+  minLength: USERS,
+  maxLength: USERS,
+});
 
 const ADD = 'mutation($input: [UserTagsInput!]!) { result: addUserTags(input: $input) { id tags } }';
 const REMOVE = 'mutation($input: [UserTagsInput!]!) { result: removeUserTags(input: $input) { id tags } }';
@@ -70,14 +73,20 @@ describe('the write path against a model', () => {
         });
 
         for (const step of ops) {
-          const named = step.kind === 'add' || step.kind === 'remove' ? step.entries.map((e) => ids[e.user]!) : step.users.map((u) => ids[u]!);
+          const named =
+            step.kind === 'add' || step.kind === 'remove'
+              ? step.entries.map((e) => ids[e.user]!)
+              : step.users.map((u) => ids[u]!);
           let res;
           if (step.kind === 'add' || step.kind === 'remove') {
             const input = step.entries.map((e) => ({ id: ids[e.user]!, tags: e.tags }));
             res = await rig.query<{ result: UserOut[] }>(step.kind === 'add' ? ADD : REMOVE, { input });
             for (const e of input) {
               const held = model.get(e.id)!;
-              for (const t of e.tags) step.kind === 'add' ? held.add(t) : held.delete(t);
+              for (const t of e.tags) {
+                if (step.kind === 'add') held.add(t);
+                else held.delete(t);
+              }
             }
           } else if (step.kind === 'removeAll') {
             res = await rig.query<{ result: UserOut[] }>(REMOVE_ALL, { ids: named });

@@ -123,7 +123,10 @@ describe('RedisRateBudget against a real Redis', () => {
 
   it('a slot frees a window after its call ended, and at once when it went unused', async () => {
     const sdkappid = uniqueSdkappid();
-    const [one, other] = await Promise.all([budget({ sdkappid, limit: 2, burst: 2 }), budget({ sdkappid, limit: 2, burst: 2 })]);
+    const [one, other] = await Promise.all([
+      budget({ sdkappid, limit: 2, burst: 2 }),
+      budget({ sdkappid, limit: 2, burst: 2 }),
+    ]);
     const first = (await one!.acquireSlot(Date.now() + 1000))!;
     const second = (await one!.acquireSlot(Date.now() + 1000))!;
     expect(second).not.toBeNull();
@@ -145,7 +148,7 @@ describe('RedisRateBudget against a real Redis', () => {
     expect(Date.now() - unusedAt).toBeLessThan(500);
   });
 
-  it("frees the slot of a process that died mid-call when its lease runs out", async () => {
+  it('frees the slot of a process that died mid-call when its lease runs out', async () => {
     const sdkappid = uniqueSdkappid();
     const dying = await budget({ sdkappid, limit: 1, burst: 1, leaseMs: 1500 });
     const survivor = await budget({ sdkappid, limit: 1, burst: 1, leaseMs: 1500 });
@@ -184,7 +187,9 @@ describe('RedisRateBudget without Redis', () => {
     expect(await b.acquireSlot(Date.now() + 1000)).not.toBeNull();
     const warnings = lines.filter((l) => l.level === 40);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]!.msg).toMatch(/Redis unreachable: the rate budget falls back to this process's share, 33 calls per second/);
+    expect(warnings[0]!.msg).toMatch(
+      /Redis unreachable: the rate budget falls back to this process's share, 33 calls per second/,
+    );
   });
 
   it('gives every replica at least one call per second', async () => {

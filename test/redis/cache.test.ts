@@ -28,9 +28,20 @@ afterAll(async () => {
 describe('RedisTagCache', () => {
   it('serves what another gateway stored, for the TTL, and misses the rest', async () => {
     const stamp = await cache.beginRead();
-    await cache.setMany(new Map([['alice', ['vip', 'beta']], ['bob', []]]), stamp);
+    await cache.setMany(
+      new Map([
+        ['alice', ['vip', 'beta']],
+        ['bob', []],
+      ]),
+      stamp,
+    );
     const hits = await other.getMany(['alice', 'bob', 'carol']);
-    expect(hits).toEqual(new Map([['alice', ['vip', 'beta']], ['bob', []]]));
+    expect(hits).toEqual(
+      new Map([
+        ['alice', ['vip', 'beta']],
+        ['bob', []],
+      ]),
+    );
     const ttl = await redis.pttl(`${prefix}:tags:alice`);
     expect(ttl).toBeGreaterThan(50_000);
     expect(ttl).toBeLessThanOrEqual(60_000);
@@ -48,7 +59,13 @@ describe('RedisTagCache', () => {
     await new Promise((r) => setTimeout(r, 5));
     await other.invalidate(['erin', 'frank']);
     // The read that began before the drop answers afterwards with what it saw: old tags.
-    await cache.setMany(new Map([['erin', ['old']], ['grace', ['kept']]]), before);
+    await cache.setMany(
+      new Map([
+        ['erin', ['old']],
+        ['grace', ['kept']],
+      ]),
+      before,
+    );
     expect(await other.getMany(['erin', 'grace'])).toEqual(new Map([['grace', ['kept']]]));
     await new Promise((r) => setTimeout(r, 5));
     const after = await cache.beginRead();
@@ -72,7 +89,12 @@ describe('RedisTagCache', () => {
 
 describe('RedisTagCache without Redis', () => {
   it('misses, skips stores, owes drops, and says there is no shared cache; nothing throws but the stamp', async () => {
-    const away = await RedisTagCache.connect({ url: `redis://127.0.0.1:${await freePort()}`, sdkappid, ttlMs: 1000, log: silent });
+    const away = await RedisTagCache.connect({
+      url: `redis://127.0.0.1:${await freePort()}`,
+      sdkappid,
+      ttlMs: 1000,
+      log: silent,
+    });
     try {
       expect(await away.getMany(['alice'])).toEqual(new Map());
       await away.setMany(new Map([['alice', ['x']]]), 0);

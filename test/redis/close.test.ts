@@ -65,7 +65,10 @@ describe('closing while Redis does not answer', () => {
   it('the rate budget and the tag cache close within a moment, not never', async () => {
     const sdkappid = uniqueSdkappid();
     const proxy = await partitionableProxy();
-    cleanups.push(() => proxy.close(), () => dropRedisKeys(`redis://127.0.0.1:${REDIS_PORT}`, `tim-tags:{${sdkappid}}:*`));
+    cleanups.push(
+      () => proxy.close(),
+      () => dropRedisKeys(`redis://127.0.0.1:${REDIS_PORT}`, `tim-tags:{${sdkappid}}:*`),
+    );
     const budget = await RedisRateBudget.connect({ url: proxy.url, sdkappid, limit: 10, replicas: 1, log: silent });
     const cache = await RedisTagCache.connect({ url: proxy.url, sdkappid, ttlMs: 10_000, log: silent });
     // Both in use over a live connection.

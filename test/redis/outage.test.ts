@@ -74,7 +74,10 @@ describe('Redis stopped while the gateway serves', () => {
       expect((await readUser('o1')).data?.user.tags).toEqual(['old']);
       expect(await direct.get(`${prefix}:tags:o1`)).toBe('["old"]');
       expect(await direct.zcard(`${prefix}:budget`)).toBe(1);
-      expect(await readyz()).toMatchObject({ http: 200, budget: expect.stringMatching(/^redis \(30 calls per second/) });
+      expect(await readyz()).toMatchObject({
+        http: 200,
+        budget: expect.stringMatching(/^redis \(30 calls per second/),
+      });
 
       await redisServer.kill();
 
@@ -100,7 +103,9 @@ describe('Redis stopped while the gateway serves', () => {
 
       // Redis back, with the entry o1 had before the write: the gateway must not serve it.
       await redisServer.restart();
-      await until('the budget is shared again', async () => ((await readyz()).budget.startsWith('redis') ? true : undefined));
+      await until('the budget is shared again', async () =>
+        (await readyz()).budget.startsWith('redis') ? true : undefined,
+      );
       expect(await direct.get(`${prefix}:tags:o1`)).toBe('["old"]');
       const after = await readUser('o1');
       expect(after.data?.user.tags?.sort()).toEqual(['new', 'old']);
@@ -120,7 +125,13 @@ describe('Redis stopped while the gateway serves', () => {
     const lines: Array<{ level: number; msg: string }> = [];
     const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
     const paused = await startRedisServer();
-    const budget = await RedisRateBudget.connect({ url: paused.url, sdkappid: uniqueSdkappid(), limit: 30, replicas: 3, log });
+    const budget = await RedisRateBudget.connect({
+      url: paused.url,
+      sdkappid: uniqueSdkappid(),
+      limit: 30,
+      replicas: 3,
+      log,
+    });
     const pauser = new Redis(paused.url);
     try {
       expect(await budget.acquire(Date.now() + 1000)).toBe(true);

@@ -34,18 +34,32 @@ describe('authentication', () => {
 
   it.each([
     ['an expired token', () => token({ expiresIn: -120 }), /expired/],
-    ['a token signed with another secret', () => token({ key: new TextEncoder().encode('another-secret-of-at-least-32-chars!!') }), /signature/],
+    [
+      'a token signed with another secret',
+      () => token({ key: new TextEncoder().encode('another-secret-of-at-least-32-chars!!') }),
+      /signature/,
+    ],
     ['a token for another audience', () => token({ audience: 'some-other-api' }), /aud/],
     ['a token from another issuer', () => token({ issuer: 'https://evil.test' }), /iss/],
     ['a token not valid yet', () => token({ notBefore: 600 }), /not valid yet/],
     ['a token without exp', () => token({ expiresIn: null }), /exp/],
     ['a token without sub', () => token({ sub: null }), /sub/],
-    ['a token with alg none', async () => unsecuredToken({ sub: 'alice', scope: 'tags:read tags:write', iss: ISSUER, aud: AUDIENCE, exp: 9e9 }), /algorithm/],
-    ['a token with a forged payload', async () => {
-      const [h, , s] = (await token()).split('.');
-      const payload = Buffer.from(JSON.stringify({ sub: 'alice', scope: 'tags:write', iss: ISSUER, aud: AUDIENCE, exp: 9e9 })).toString('base64url');
-      return `${h}.${payload}.${s}`;
-    }, /signature/],
+    [
+      'a token with alg none',
+      async () => unsecuredToken({ sub: 'alice', scope: 'tags:read tags:write', iss: ISSUER, aud: AUDIENCE, exp: 9e9 }),
+      /algorithm/,
+    ],
+    [
+      'a token with a forged payload',
+      async () => {
+        const [h, , s] = (await token()).split('.');
+        const payload = Buffer.from(
+          JSON.stringify({ sub: 'alice', scope: 'tags:write', iss: ISSUER, aud: AUDIENCE, exp: 9e9 }),
+        ).toString('base64url');
+        return `${h}.${payload}.${s}`;
+      },
+      /signature/,
+    ],
     ['garbage', async () => 'not-a-jwt', /Bearer <JWT>/],
   ])('refuses %s with UNAUTHENTICATED and no upstream call', async (_label, make, why) => {
     const res = await rig.query(OWN, undefined, bearer(await make()));
@@ -97,12 +111,15 @@ describe('authorisation', () => {
     ['a fragment', '{ ...F } fragment F on Query { user(id: "bob") { tags } }', undefined],
     ['a skipped field', '{ user(id: "bob") @skip(if: true) { tags } me: user(id: "alice") { tags } }', undefined],
     ['a list variable', 'query($ids: [ID!]!) { users(ids: $ids) { id } }', { ids: ['alice', 'bob'] }],
-  ])("refuses another user's tags through %s without tags:read: FORBIDDEN, no upstream call", async (_label, query, variables) => {
-    const res = await rig.query(query, variables, bearer(await token({ scope: 'tags:write other:scope' })));
-    expectRefused(res, 'FORBIDDEN', 403);
-    expect(res.errors![0]!.message).toMatch(/tags:read/);
-    expect(res.errors![0]!.extensions?.requiredScope).toBe('tags:read');
-  });
+  ])(
+    "refuses another user's tags through %s without tags:read: FORBIDDEN, no upstream call",
+    async (_label, query, variables) => {
+      const res = await rig.query(query, variables, bearer(await token({ scope: 'tags:write other:scope' })));
+      expectRefused(res, 'FORBIDDEN', 403);
+      expect(res.errors![0]!.message).toMatch(/tags:read/);
+      expect(res.errors![0]!.extensions?.requiredScope).toBe('tags:read');
+    },
+  );
 
   it.each([
     ['an array', { scope: ['tags:read', 'tags:write'] }],
@@ -123,14 +140,22 @@ describe('authorisation', () => {
   });
 
   it("with tags:read reads any user's tags", async () => {
-    const res = await rig.query('{ users(ids: ["alice", "bob", "carol"]) { id tags } }', undefined, bearer(await token({ scope: 'tags:read' })));
+    const res = await rig.query(
+      '{ users(ids: ["alice", "bob", "carol"]) { id tags } }',
+      undefined,
+      bearer(await token({ scope: 'tags:read' })),
+    );
     expect(res.errors).toBeUndefined();
     expect(res.data!.users).toHaveLength(3);
     expect(rig.emulator.calls).toHaveLength(1);
   });
 
   it('lets a variable that does not coerce fail as GraphQL says, without a call', async () => {
-    const res = await rig.query('query($id: ID!) { user(id: $id) { tags } }', { id: { not: 'an id' } }, bearer(await token()));
+    const res = await rig.query(
+      'query($id: ID!) { user(id: $id) { tags } }',
+      { id: { not: 'an id' } },
+      bearer(await token()),
+    );
     expect(res.errors![0]!.message).toMatch(/\$id/);
     expect(res.data ?? null).toBeNull();
     expect(rig.emulator.calls).toEqual([]);
@@ -153,12 +178,20 @@ describe('authorisation', () => {
     expect(added.errors).toBeUndefined();
     expect(added.data!.addUserTags[0]!.tags).toContain('auth-test');
     expect(rig.emulator.calls.map((c) => c.command)).toContain('im_add_tag');
-    const removed = await rig.query('mutation { removeUserTags(input: [{ id: "alice", tags: ["auth-test"] }]) { id tags } }', undefined, auth);
+    const removed = await rig.query(
+      'mutation { removeUserTags(input: [{ id: "alice", tags: ["auth-test"] }]) { id tags } }',
+      undefined,
+      auth,
+    );
     expect(removed.errors).toBeUndefined();
   });
 
   it('answers introspection and __typename to any good token', async () => {
-    const res = await rig.query<{ __schema: { queryType: { name: string } } }>('{ __schema { queryType { name } } __typename }', undefined, bearer(await token()));
+    const res = await rig.query<{ __schema: { queryType: { name: string } } }>(
+      '{ __schema { queryType { name } } __typename }',
+      undefined,
+      bearer(await token()),
+    );
     expect(res.errors).toBeUndefined();
     expect(res.data!.__schema.queryType.name).toBe('Query');
   });

@@ -13,7 +13,9 @@ beforeEach(() => rig.emulator.resetCalls());
 
 const QUERY = '{ user(id: "alice") { tags } }';
 const get = (query: string, headers: Record<string, string> = {}) =>
-  fetch(`${rig.url}/graphql?query=${encodeURIComponent(query)}`, { headers: { accept: 'application/json', ...headers } });
+  fetch(`${rig.url}/graphql?query=${encodeURIComponent(query)}`, {
+    headers: { accept: 'application/json', ...headers },
+  });
 
 describe('CSRF prevention', () => {
   it('serves a GET query with no preflight header (it only reads), but never a mutation over GET', async () => {
@@ -29,7 +31,10 @@ describe('CSRF prevention', () => {
   it.each([
     ['text/plain', JSON.stringify({ query: QUERY })],
     ['application/x-www-form-urlencoded', `query=${encodeURIComponent(QUERY)}`],
-    ['multipart/form-data; boundary=x', `--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${JSON.stringify({ query: QUERY })}\r\n--x--\r\n`],
+    [
+      'multipart/form-data; boundary=x',
+      `--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n${JSON.stringify({ query: QUERY })}\r\n--x--\r\n`,
+    ],
   ])('refuses a simple POST of %s', async (contentType, body) => {
     const res = await fetch(`${rig.url}/graphql`, { method: 'POST', headers: { 'content-type': contentType }, body });
     expect(res.status).toBe(403);
@@ -66,7 +71,11 @@ describe('CORS', () => {
   const preflight = (url: string, origin: string) =>
     fetch(`${url}/graphql`, {
       method: 'OPTIONS',
-      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' },
+      headers: {
+        origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type, authorization',
+      },
     });
 
   it('gives no origin cross-origin access when CORS_ORIGINS is unset', async () => {

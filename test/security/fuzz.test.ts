@@ -43,7 +43,20 @@ afterAll(async () => {
 // ---- documents built from the schema ---------------------------------------------------------
 
 const id = fc.oneof(
-  fc.constantFrom('alice', 'bob', 'carol', 'u1', '', ' ', 'x'.repeat(33), '中文名', 'a"b', 'a\\b', 'tab\there', '\u0000'),
+  fc.constantFrom(
+    'alice',
+    'bob',
+    'carol',
+    'u1',
+    '',
+    ' ',
+    'x'.repeat(33),
+    '中文名',
+    'a"b',
+    'a\\b',
+    'tab\there',
+    '\u0000',
+  ),
   fc.string({ maxLength: 40 }),
 );
 const literal = fc.letrec<{ value: string }>((tie) => ({
@@ -62,21 +75,58 @@ const literal = fc.letrec<{ value: string }>((tie) => ({
 const userSelection = fc.letrec<{ sel: string }>((tie) => ({
   sel: fc.oneof(
     { depthSize: 'small', maxDepth: 12 },
-    fc.constantFrom('id', 'tags', '__typename', 'nope', '...U', '... on User { tags }', 'x: tags', 'tags @skip(if: $b)'),
+    fc.constantFrom(
+      'id',
+      'tags',
+      '__typename',
+      'nope',
+      '...U',
+      '... on User { tags }',
+      'x: tags',
+      'tags @skip(if: $b)',
+    ),
     fc
       .tuple(fc.constantFrom('tags', 'id', 'nope', 'user'), fc.array(tie('sel'), { minLength: 1, maxLength: 3 }))
       .map(([f, inner]) => `${f} { ${inner.join(' ')} }`),
   ),
 })).sel;
-const alias = fc.option(fc.constantFrom('a', 'b', 'c', 'tags', 'user', '__typename'), { nil: '' }).map((a) => (a ? `${a}: ` : ''));
-const directive = fc.constantFrom('', '', '', '@skip(if: true)', '@include(if: $b)', '@include(if: false)', '@deprecated', '@nope');
-const selectionSet = fc.option(fc.array(userSelection, { minLength: 1, maxLength: 4 }).map((s) => `{ ${s.join(' ')} }`), {
-  nil: '',
-  freq: 8,
-});
+const alias = fc
+  .option(fc.constantFrom('a', 'b', 'c', 'tags', 'user', '__typename'), { nil: '' })
+  .map((a) => (a ? `${a}: ` : ''));
+const directive = fc.constantFrom(
+  '',
+  '',
+  '',
+  '@skip(if: true)',
+  '@include(if: $b)',
+  '@include(if: false)',
+  '@deprecated',
+  '@nope',
+);
+const selectionSet = fc.option(
+  fc.array(userSelection, { minLength: 1, maxLength: 4 }).map((s) => `{ ${s.join(' ')} }`),
+  {
+    nil: '',
+    freq: 8,
+  },
+);
 const rootField = fc.oneof(
   fc
-    .tuple(alias, fc.constantFrom('user(id: %)', 'users(ids: %)', 'addUserTags(input: %)', 'removeUserTags(input: %)', 'removeAllUserTags(ids: %)', 'user', 'nope(x: %)'), literal, directive, selectionSet)
+    .tuple(
+      alias,
+      fc.constantFrom(
+        'user(id: %)',
+        'users(ids: %)',
+        'addUserTags(input: %)',
+        'removeUserTags(input: %)',
+        'removeAllUserTags(ids: %)',
+        'user',
+        'nope(x: %)',
+      ),
+      literal,
+      directive,
+      selectionSet,
+    )
     .map(([a, field, value, d, sel]) => `${a}${field.replace('%', value)} ${d} ${sel}`),
   fc.constantFrom(
     '__typename',
@@ -87,7 +137,9 @@ const rootField = fc.oneof(
     '... on Mutation { __typename }',
   ),
 );
-const manyAliases = fc.integer({ min: 0, max: 45 }).map((n) => Array.from({ length: n }, (_, i) => `m${i}: user(id: "u${i}") { tags }`).join(' '));
+const manyAliases = fc
+  .integer({ min: 0, max: 45 })
+  .map((n) => Array.from({ length: n }, (_, i) => `m${i}: user(id: "u${i}") { tags }`).join(' '));
 const header = fc.constantFrom(
   '',
   'query',
@@ -114,19 +166,30 @@ const tag = fc.oneof(fc.constantFrom('vip', 'fuzz', 'lang:en', ''), fc.string({ 
 const fields = fc.constantFrom('id', 'tags', 'id tags', '__typename tags');
 const validField = fc.oneof(
   fc.tuple(knownId, fields).map(([i, f]) => `user(id: ${JSON.stringify(i)}) { ${f} }`),
-  fc.tuple(fc.array(knownId, { minLength: 1, maxLength: 6 }), fields).map(([ids, f]) => `users(ids: ${JSON.stringify(ids)}) { ${f} }`),
+  fc
+    .tuple(fc.array(knownId, { minLength: 1, maxLength: 6 }), fields)
+    .map(([ids, f]) => `users(ids: ${JSON.stringify(ids)}) { ${f} }`),
   fc.constant('user(id: $id) { id tags }'),
   fc.constant('users(ids: $ids) { id tags }'),
 );
 /** A query over those fields, declaring exactly the variables they use. */
 function validQuery(fields: string[]): string {
   const used = fields.join(' ');
-  const declared = [used.includes('$id)') && '$id: ID = "alice"', used.includes('$ids)') && '$ids: [ID!] = ["bob"]'].filter(Boolean);
+  const declared = [
+    used.includes('$id)') && '$id: ID = "alice"',
+    used.includes('$ids)') && '$ids: [ID!] = ["bob"]',
+  ].filter(Boolean);
   return `query Q${declared.length ? `(${declared.join(', ')})` : ''} { ${fields.map((f, i) => `f${i}: ${f}`).join(' ')} }`;
 }
 const validMutation = fc
-  .tuple(fc.constantFrom('addUserTags', 'removeUserTags'), fc.array(fc.tuple(knownId, fc.array(tag, { minLength: 1, maxLength: 3 })), { minLength: 1, maxLength: 3 }))
-  .map(([m, input]) => `mutation { ${m}(input: [${input.map(([i, t]) => `{ id: ${JSON.stringify(i)}, tags: ${JSON.stringify(t)} }`).join(', ')}]) { id tags } }`);
+  .tuple(
+    fc.constantFrom('addUserTags', 'removeUserTags'),
+    fc.array(fc.tuple(knownId, fc.array(tag, { minLength: 1, maxLength: 3 })), { minLength: 1, maxLength: 3 }),
+  )
+  .map(
+    ([m, input]) =>
+      `mutation { ${m}(input: [${input.map(([i, t]) => `{ id: ${JSON.stringify(i)}, tags: ${JSON.stringify(t)} }`).join(', ')}]) { id tags } }`,
+  );
 const validDocument = fc.oneof(
   { arbitrary: fc.array(validField, { minLength: 1, maxLength: 4 }).map(validQuery), weight: 4 },
   { arbitrary: validMutation, weight: 1 },
@@ -135,7 +198,13 @@ const validDocument = fc.oneof(
 const document = fc.oneof({ arbitrary: validDocument, weight: 2 }, { arbitrary: anyDocument, weight: 3 });
 /** Sometimes the document is damaged: cut short, or with junk put in. */
 const mangled = fc
-  .tuple(document, fc.oneof({ arbitrary: fc.constant(null), weight: 3 }, fc.tuple(fc.nat(), fc.string({ maxLength: 4 }), fc.boolean())))
+  .tuple(
+    document,
+    fc.oneof(
+      { arbitrary: fc.constant(null), weight: 3 },
+      fc.tuple(fc.nat(), fc.string({ maxLength: 4 }), fc.boolean()),
+    ),
+  )
   .map(([doc, damage]) => {
     if (!damage) return doc;
     const [at, junk, cut] = damage;
@@ -143,11 +212,19 @@ const mangled = fc
     return cut ? doc.slice(0, i) : doc.slice(0, i) + junk + doc.slice(i);
   });
 
-const tagsInput = fc.array(fc.record({ id, tags: fc.array(id, { maxLength: 12 }) }, { requiredKeys: ['id'] }), { maxLength: 4 });
+const tagsInput = fc.array(fc.record({ id, tags: fc.array(id, { maxLength: 12 }) }, { requiredKeys: ['id'] }), {
+  maxLength: 4,
+});
 const variables = fc.oneof(
   {
     arbitrary: fc.record(
-      { id, ids: fc.array(id, { maxLength: 6 }), b: fc.boolean(), input: tagsInput, extra: fc.jsonValue({ maxDepth: 2 }) },
+      {
+        id,
+        ids: fc.array(id, { maxLength: 6 }),
+        b: fc.boolean(),
+        input: tagsInput,
+        extra: fc.jsonValue({ maxDepth: 2 }),
+      },
       { requiredKeys: [] },
     ),
     weight: 4,
@@ -167,7 +244,11 @@ interface Sent {
 }
 
 async function answerOf(sent: Sent): Promise<{ status: number; body: string; type: string }> {
-  const res = await fetch(`${sent.target.url}/graphql${sent.search ?? ''}`, { method: sent.method, headers: sent.headers, body: sent.body });
+  const res = await fetch(`${sent.target.url}/graphql${sent.search ?? ''}`, {
+    method: sent.method,
+    headers: sent.headers,
+    body: sent.body,
+  });
   return { status: res.status, body: await res.text(), type: res.headers.get('content-type') ?? '' };
 }
 
@@ -183,7 +264,10 @@ async function check(sent: Sent): Promise<void> {
   expect(status, what).toBeGreaterThanOrEqual(200);
   expect(status, what).toBeLessThan(500);
   if (status < 300 || type.includes('json')) {
-    const parsed = JSON.parse(body) as { data?: unknown; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+    const parsed = JSON.parse(body) as {
+      data?: unknown;
+      errors?: Array<{ message: string; extensions?: { code?: string } }>;
+    };
     expect(typeof parsed === 'object' && parsed !== null && ('data' in parsed || 'errors' in parsed), what).toBe(true);
     for (const error of parsed.errors ?? []) {
       // A masked error is a crash the gateway hid: every error must be one it meant, with a code.
@@ -203,9 +287,21 @@ const json = { 'content-type': 'application/json', accept: 'application/graphql-
 describe('fuzz', () => {
   it('answers random documents built from the schema with a GraphQL response or a 4xx, never a 5xx or a secret', async () => {
     await fc.assert(
-      fc.asyncProperty(target, auth, mangled, variables, fc.oneof({ arbitrary: fc.constant(undefined), weight: 12 }, fc.constantFrom('Q', 'M', 'nope', '')), async (t, a, query, vars, operationName) => {
-        await check({ target: t, method: 'POST', headers: { ...json, ...a }, body: JSON.stringify({ query, variables: vars, operationName }) });
-      }),
+      fc.asyncProperty(
+        target,
+        auth,
+        mangled,
+        variables,
+        fc.oneof({ arbitrary: fc.constant(undefined), weight: 12 }, fc.constantFrom('Q', 'M', 'nope', '')),
+        async (t, a, query, vars, operationName) => {
+          await check({
+            target: t,
+            method: 'POST',
+            headers: { ...json, ...a },
+            body: JSON.stringify({ query, variables: vars, operationName }),
+          });
+        },
+      ),
       { numRuns: 800 },
     );
   });
@@ -215,7 +311,11 @@ describe('fuzz', () => {
       fc.asyncProperty(target, auth, mangled, variables, fc.boolean(), async (t, a, query, vars, csrf) => {
         const params = new URLSearchParams({ query });
         if (vars !== undefined) params.set('variables', JSON.stringify(vars));
-        const headers: Record<string, string> = { accept: 'application/json', ...a, ...(csrf ? { 'x-graphql-yoga-csrf': '1' } : {}) };
+        const headers: Record<string, string> = {
+          accept: 'application/json',
+          ...a,
+          ...(csrf ? { 'x-graphql-yoga-csrf': '1' } : {}),
+        };
         await check({ target: t, method: 'GET', headers, search: `?${params}` });
       }),
       { numRuns: 200 },
@@ -227,9 +327,15 @@ describe('fuzz', () => {
       fc.string({ maxLength: 200 }).map((query) => JSON.stringify({ query })),
       fc.json({ maxDepth: 3 }),
       fc.string({ maxLength: 200, unit: 'binary' }),
-      fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify({ query: v, variables: v, extensions: v, operationName: v })),
-      fc.tuple(document, fc.jsonValue({ maxDepth: 2 })).map(([query, operationName]) => JSON.stringify({ query, operationName })),
-      fc.array(document, { minLength: 1, maxLength: 3 }).map((docs) => JSON.stringify(docs.map((query) => ({ query })))),
+      fc
+        .jsonValue({ maxDepth: 2 })
+        .map((v) => JSON.stringify({ query: v, variables: v, extensions: v, operationName: v })),
+      fc
+        .tuple(document, fc.jsonValue({ maxDepth: 2 }))
+        .map(([query, operationName]) => JSON.stringify({ query, operationName })),
+      fc
+        .array(document, { minLength: 1, maxLength: 3 })
+        .map((docs) => JSON.stringify(docs.map((query) => ({ query })))),
     );
     const contentType = fc.constantFrom(
       'application/json',
@@ -244,7 +350,12 @@ describe('fuzz', () => {
     );
     await fc.assert(
       fc.asyncProperty(target, auth, body, contentType, async (t, a, b, type) => {
-        await check({ target: t, method: 'POST', headers: { ...(type ? { 'content-type': type } : {}), ...a }, body: b });
+        await check({
+          target: t,
+          method: 'POST',
+          headers: { ...(type ? { 'content-type': type } : {}), ...a },
+          body: b,
+        });
       }),
       { numRuns: 400 },
     );
@@ -262,14 +373,21 @@ describe('fuzz', () => {
       { hangMs: 700 },
     );
     await fc.assert(
-      fc.asyncProperty(target, auth, validDocument, fault, fc.integer({ min: 1, max: 4 }), async (t, a, query, f, count) => {
-        open.emulator.injectFault(f, { count });
-        try {
-          await check({ target: t, method: 'POST', headers: { ...json, ...a }, body: JSON.stringify({ query }) });
-        } finally {
-          open.emulator.clearFaults();
-        }
-      }),
+      fc.asyncProperty(
+        target,
+        auth,
+        validDocument,
+        fault,
+        fc.integer({ min: 1, max: 4 }),
+        async (t, a, query, f, count) => {
+          open.emulator.injectFault(f, { count });
+          try {
+            await check({ target: t, method: 'POST', headers: { ...json, ...a }, body: JSON.stringify({ query }) });
+          } finally {
+            open.emulator.clearFaults();
+          }
+        },
+      ),
       { numRuns: 40 },
     );
   });

@@ -41,7 +41,10 @@ const plain = { issuer: null, audience: null };
 
 describe('tokens checked against a JWKS', () => {
   it('accepts RS256 and ES256 tokens signed by keys of the set', async () => {
-    for (const [key, alg, kid] of [[keys.rsa, 'RS256', 'rsa-1'], [keys.ec, 'ES256', 'ec-1']] as const) {
+    for (const [key, alg, kid] of [
+      [keys.rsa, 'RS256', 'rsa-1'],
+      [keys.ec, 'ES256', 'ec-1'],
+    ] as const) {
       const res = await rig.query(OWN, undefined, bearer(await token({ ...plain, key: key.privateKey, alg, kid })));
       expect(res.status).toBe(200);
       expect(res.errors).toBeUndefined();
@@ -59,13 +62,25 @@ describe('tokens checked against a JWKS', () => {
   });
 
   it.each([
-    ['signed by a key outside the set, under a known kid', async () => token({ ...plain, key: keys.stranger.privateKey, alg: 'RS256', kid: 'rsa-1' })],
-    ['with a kid the set does not have', async () => token({ ...plain, key: keys.stranger.privateKey, alg: 'RS256', kid: 'nope' })],
-    ['signed HS256 with the public key as the HMAC secret', async () => {
-      const pem = await exportSPKI(keys.rsa.publicKey);
-      return token({ ...plain, key: new TextEncoder().encode(pem), alg: 'HS256', kid: 'rsa-1' });
-    }],
-    ['with an ES256 header over an RSA key', async () => token({ ...plain, key: keys.ec.privateKey, alg: 'ES256', kid: 'rsa-1' })],
+    [
+      'signed by a key outside the set, under a known kid',
+      async () => token({ ...plain, key: keys.stranger.privateKey, alg: 'RS256', kid: 'rsa-1' }),
+    ],
+    [
+      'with a kid the set does not have',
+      async () => token({ ...plain, key: keys.stranger.privateKey, alg: 'RS256', kid: 'nope' }),
+    ],
+    [
+      'signed HS256 with the public key as the HMAC secret',
+      async () => {
+        const pem = await exportSPKI(keys.rsa.publicKey);
+        return token({ ...plain, key: new TextEncoder().encode(pem), alg: 'HS256', kid: 'rsa-1' });
+      },
+    ],
+    [
+      'with an ES256 header over an RSA key',
+      async () => token({ ...plain, key: keys.ec.privateKey, alg: 'ES256', kid: 'rsa-1' }),
+    ],
   ])('refuses a token %s', async (_label, make) => {
     const res = await rig.query(OWN, undefined, bearer(await make()));
     expect(res.status).toBe(401);
@@ -80,7 +95,11 @@ describe('tokens checked against a JWKS', () => {
     await new Promise((resolve) => down.close(resolve));
     const other = await startRig({ env: { AUTH_MODE: 'jwt', JWT_JWKS_URL: url } });
     try {
-      const res = await other.query(OWN, undefined, bearer(await token({ ...plain, key: keys.rsa.privateKey, alg: 'RS256', kid: 'rsa-1' })));
+      const res = await other.query(
+        OWN,
+        undefined,
+        bearer(await token({ ...plain, key: keys.rsa.privateKey, alg: 'RS256', kid: 'rsa-1' })),
+      );
       expect(res.status).toBe(401);
       expect(res.errors![0]!.extensions?.code).toBe('UNAUTHENTICATED');
       expect(res.errors![0]!.message).toMatch(/key set/);

@@ -12,7 +12,8 @@ beforeAll(async () => {
 afterAll(() => rig.close());
 beforeEach(() => rig.emulator.resetCalls());
 
-const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: user(id: "u${i}") { tags }`).join(' ')} }`;
+const aliases = (n: number) =>
+  `{ ${Array.from({ length: n }, (_, i) => `a${i}: user(id: "u${i}") { tags }`).join(' ')} }`;
 /** 1,000 distinct ids of 32 bytes: the most one request may ask for. */
 const maxIds = Array.from({ length: 1000 }, (_, i) => `user-${String(i).padStart(4, '0')}-`.padEnd(32, 'x'));
 
@@ -51,7 +52,9 @@ describe('query limits', () => {
   });
 
   it('still serves 1,000 ids of 32 bytes, in variables and written out in the document', async () => {
-    const viaVariables = await rig.query<{ users: unknown[] }>('query($ids: [ID!]!) { users(ids: $ids) { id tags } }', { ids: maxIds });
+    const viaVariables = await rig.query<{ users: unknown[] }>('query($ids: [ID!]!) { users(ids: $ids) { id tags } }', {
+      ids: maxIds,
+    });
     expect(viaVariables.errors).toBeUndefined();
     expect(viaVariables.data!.users).toHaveLength(1000);
     const literal = await rig.query<{ users: unknown[] }>(`{ users(ids: ${JSON.stringify(maxIds)}) { id tags } }`);
@@ -85,7 +88,11 @@ describe('request body size', () => {
   const tenMegabytes = JSON.stringify({ query: '{ __typename }', variables: { pad: 'x'.repeat(10 * 1024 * 1024) } });
 
   it('refuses a 10 MB body with 413', async () => {
-    const res = await fetch(`${rig.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: tenMegabytes });
+    const res = await fetch(`${rig.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: tenMegabytes,
+    });
     expect(res.status).toBe(413);
     expect(await res.text()).toMatch(/too large/);
   });
@@ -95,7 +102,8 @@ describe('request body size', () => {
       const base = JSON.stringify({ query: '{ __typename }', variables: { pad: '' } });
       return JSON.stringify({ query: '{ __typename }', variables: { pad: 'x'.repeat(bytes - base.length) } });
     };
-    const post = (body: string) => fetch(`${rig.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const post = (body: string) =>
+      fetch(`${rig.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const under = await post(sized(MAX_BODY_BYTES));
     expect(under.status).toBe(200);
     expect(await under.json()).toEqual({ data: { __typename: 'Query' } });
@@ -106,20 +114,30 @@ describe('request body size', () => {
 
   it('serves a write of a few tags to 1,000 users of 32-byte ids', async () => {
     const input = maxIds.map((id) => ({ id, tags: ['campaign-2024-spring', 'segment:returning'] }));
-    const body = JSON.stringify({ query: 'mutation($input: [UserTagsInput!]!) { addUserTags(input: $input) { id } }', variables: { input } });
+    const body = JSON.stringify({
+      query: 'mutation($input: [UserTagsInput!]!) { addUserTags(input: $input) { id } }',
+      variables: { input },
+    });
     expect(body.length).toBeLessThan(MAX_BODY_BYTES);
-    const res = await rig.query<{ addUserTags: unknown[] }>('mutation($input: [UserTagsInput!]!) { addUserTags(input: $input) { id } }', { input });
+    const res = await rig.query<{ addUserTags: unknown[] }>(
+      'mutation($input: [UserTagsInput!]!) { addUserTags(input: $input) { id } }',
+      { input },
+    );
     expect(res.errors).toBeUndefined();
     expect(res.data!.addUserTags).toHaveLength(1000);
   });
 
   it('refuses a 10 MB body sent chunked, with no Content-Length, with 413', async () => {
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = httpRequest(`${rig.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      });
+      const req = httpRequest(
+        `${rig.url}/graphql`,
+        { method: 'POST', headers: { 'content-type': 'application/json' } },
+        (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        },
+      );
       req.on('error', reject);
       // Written in pieces, so the gateway meets the limit mid-stream.
       const chunk = 'x'.repeat(64 * 1024);
@@ -146,7 +164,10 @@ describe('introspection', () => {
   });
 
   it('is refused with GRAPHQL_INTROSPECTION=false, and errors stop suggesting field names', async () => {
-    const closed = await startRig({ env: { GRAPHQL_INTROSPECTION: 'false' }, sharedEmulator: { emulator: rig.emulator, secretKey: rig.secretKey } });
+    const closed = await startRig({
+      env: { GRAPHQL_INTROSPECTION: 'false' },
+      sharedEmulator: { emulator: rig.emulator, secretKey: rig.secretKey },
+    });
     try {
       for (const q of ['{ __schema { types { name } } }', '{ __type(name: "User") { fields { name } } }']) {
         const res = await closed.query(q);
@@ -156,7 +177,9 @@ describe('introspection', () => {
       }
       const typo = await closed.query('{ usr(id: "a") { tags } }');
       expect(typo.errors![0]!.message).not.toMatch(/user/);
-      const plain = await closed.query<{ user: { tags: string[] }; __typename: string }>('{ __typename user(id: "alice") { tags } }');
+      const plain = await closed.query<{ user: { tags: string[] }; __typename: string }>(
+        '{ __typename user(id: "alice") { tags } }',
+      );
       expect(plain.errors).toBeUndefined();
       expect(plain.data!.__typename).toBe('Query');
     } finally {

@@ -18,7 +18,10 @@ describe('log redaction', () => {
     log.info({ env }, 'the environment');
     log.info(env, 'the environment, flat');
     log.info({ tim: config.tim, auth: config.auth }, 'config parts');
-    log.info({ authorization: TOKEN, headers: { authorization: TOKEN }, req: { headers: { authorization: TOKEN } } }, 'headers');
+    log.info(
+      { authorization: TOKEN, headers: { authorization: TOKEN }, req: { headers: { authorization: TOKEN } } },
+      'headers',
+    );
     log.info({ usersig: SIG, upstream: { usersig: SIG } }, 'usersig');
     expect(lines).toHaveLength(6);
     const all = lines.join('');

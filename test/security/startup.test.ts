@@ -40,7 +40,11 @@ describe('starting with real credentials', () => {
   });
 
   it('refuses a JWT_SECRET too short for HS256 without echoing it', async () => {
-    const { code, out } = await start({ TIM_SDKAPPID: '1400000001', TIM_SECRET_KEY: SECRET_KEY, JWT_SECRET: 'short-secret' });
+    const { code, out } = await start({
+      TIM_SDKAPPID: '1400000001',
+      TIM_SECRET_KEY: SECRET_KEY,
+      JWT_SECRET: 'short-secret',
+    });
     expect(code).not.toBe(0);
     expect(out).toMatch(/JWT_SECRET: must be at least 32/);
     expect(out).not.toContain('short-secret');

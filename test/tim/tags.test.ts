@@ -84,7 +84,10 @@ describe('readGetTagAnswer', () => {
     const notAList = { ...OK, ErrorList: { ghost: 70107 } } as unknown as GetTagAnswer;
     expect(() => readGetTagAnswer(['a'], notAList)).toThrow(TimError);
     expect(() => readGetTagAnswer(['a'], notAList)).toThrow(/ErrorList/);
-    const odd = { ...OK, ErrorList: [null, 7, { ErrorCode: 70107 }, { To_Account: 'b', ErrorCode: 70107 }] } as unknown as GetTagAnswer;
+    const odd = {
+      ...OK,
+      ErrorList: [null, 7, { ErrorCode: 70107 }, { To_Account: 'b', ErrorCode: 70107 }],
+    } as unknown as GetTagAnswer;
     const read = readGetTagAnswer(['a', 'b'], odd);
     expect(read.get('a')).toEqual({ tags: [] });
     expect((read.get('b') as { error: TimError }).error.code).toBe(70107);
@@ -93,7 +96,10 @@ describe('readGetTagAnswer', () => {
 
 describe('readErrorList', () => {
   it('gives each account the upstream refused its own TimError, and nothing when there is no list', () => {
-    const refused = readErrorList({ ...OK, ErrorList: [{ To_Account: 'a', ErrorCode: 70107, ErrorInfo: 'no such account' }] });
+    const refused = readErrorList({
+      ...OK,
+      ErrorList: [{ To_Account: 'a', ErrorCode: 70107, ErrorInfo: 'no such account' }],
+    });
     expect([...refused.keys()]).toEqual(['a']);
     expect(refused.get('a')).toMatchObject({ kind: 'upstream', code: 70107 });
     expect(readErrorList({ ...OK }).size).toBe(0);

@@ -29,7 +29,11 @@ function decode(sig: string): Record<string, unknown> {
 }
 
 function encode(doc: Record<string, unknown>): string {
-  return deflateSync(Buffer.from(JSON.stringify(doc))).toString('base64').replace(/\+/g, '*').replace(/\//g, '-').replace(/=/g, '_');
+  return deflateSync(Buffer.from(JSON.stringify(doc)))
+    .toString('base64')
+    .replace(/\+/g, '*')
+    .replace(/\//g, '-')
+    .replace(/=/g, '_');
 }
 
 afterEach(() => {

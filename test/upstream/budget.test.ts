@@ -124,7 +124,9 @@ describe('SlidingWindowBudget', () => {
   it('when paced, lets a tenth of the limit go back to back and spaces the rest evenly', async () => {
     const budget = SlidingWindowBudget.paced(100, 1000, clock);
     const grants: number[] = [];
-    const all = Array.from({ length: 30 }, () => budget.acquireSlot(T0 + 10_000).then((s) => (grants.push(Date.now()), s!.ended())));
+    const all = Array.from({ length: 30 }, () =>
+      budget.acquireSlot(T0 + 10_000).then((s) => (grants.push(Date.now()), s!.ended())),
+    );
     await vi.advanceTimersByTimeAsync(1000);
     await Promise.all(all);
     expect(grants.filter((t) => t === T0)).toHaveLength(10);
@@ -187,7 +189,9 @@ describe('SlidingWindowBudget', () => {
         fc.array(caller, { minLength: 1, maxLength: 120 }),
         async (limit, paced, callers) => {
           vi.setSystemTime(T0);
-          const budget = paced ? SlidingWindowBudget.paced(limit, 1000, clock) : new SlidingWindowBudget(limit, 1000, clock);
+          const budget = paced
+            ? SlidingWindowBudget.paced(limit, 1000, clock)
+            : new SlidingWindowBudget(limit, 1000, clock);
           const calls: Array<{ grantedAt: number; endedAt: number }> = [];
           const late: string[] = [];
           const outcomes: Array<Promise<void>> = [];

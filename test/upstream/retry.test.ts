@@ -9,12 +9,16 @@ const policy = { maxAttempts: 4, baseDelayMs: 50, maxDelayMs: 1000 };
 describe('backoffMs', () => {
   it('stays between half and all of the doubling cap, never over the maximum', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 40 }), fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }), (attempt, r) => {
-        const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-        const ms = backoffMs(policy, attempt, () => r);
-        expect(ms).toBeGreaterThanOrEqual(Math.floor(cap / 2));
-        expect(ms).toBeLessThanOrEqual(cap);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 40 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        (attempt, r) => {
+          const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+          const ms = backoffMs(policy, attempt, () => r);
+          expect(ms).toBeGreaterThanOrEqual(Math.floor(cap / 2));
+          expect(ms).toBeLessThanOrEqual(cap);
+        },
+      ),
     );
   });
 
@@ -46,9 +50,12 @@ describe('nextStep', () => {
     expect(nextStep(policy, TimError.unavailable('timed out'), 1, false).action).toBe('retry');
   });
 
-  it.each([90001, 90009, 90018, 70002, 70003, 70005, 70009, 70013, 70014, 70050, 70402, 60006])('never retries TIM %i', (code) => {
-    expect(nextStep(policy, fail(code), 1, false)).toEqual({ action: 'give-up' });
-  });
+  it.each([90001, 90009, 90018, 70002, 70003, 70005, 70009, 70013, 70014, 70050, 70402, 60006])(
+    'never retries TIM %i',
+    (code) => {
+      expect(nextStep(policy, fail(code), 1, false)).toEqual({ action: 'give-up' });
+    },
+  );
 
   it('does not retry an unreadable answer or an HTTP 4xx', () => {
     expect(nextStep(policy, TimError.unavailable('not a TIM answer', 200), 1, false)).toEqual({ action: 'give-up' });
@@ -68,7 +75,8 @@ describe('nextStep', () => {
   it('has defaults that fit several attempts in a request', () => {
     expect(DEFAULT_RETRY.maxAttempts).toBeGreaterThanOrEqual(3);
     let total = 0;
-    for (let a = 1; a < DEFAULT_RETRY.maxAttempts; a++) total += Math.min(DEFAULT_RETRY.maxDelayMs, DEFAULT_RETRY.baseDelayMs * 2 ** (a - 1));
+    for (let a = 1; a < DEFAULT_RETRY.maxAttempts; a++)
+      total += Math.min(DEFAULT_RETRY.maxDelayMs, DEFAULT_RETRY.baseDelayMs * 2 ** (a - 1));
     expect(total).toBeLessThan(2000);
   });
 });

@@ -80,9 +80,20 @@ async function setup(
   } = {},
 ): Promise<Setup> {
   const secretKey = randomBytes(16).toString('hex');
-  const emulator = await TimEmulator.start({ sdkappid: SDKAPPID, secretKey, adminIdentifier: ADMIN, seed: SEED, ...opts.emulator });
+  const emulator = await TimEmulator.start({
+    sdkappid: SDKAPPID,
+    secretKey,
+    adminIdentifier: ADMIN,
+    seed: SEED,
+    ...opts.emulator,
+  });
   const signer = new AdminSigner({ sdkappid: SDKAPPID, identifier: ADMIN, secretKey }, opts.signerClock);
-  const client = new TimClient({ baseUrl: emulator.url, sdkappid: SDKAPPID, signer, timeoutMs: opts.timeoutMs ?? 5000 });
+  const client = new TimClient({
+    baseUrl: emulator.url,
+    sdkappid: SDKAPPID,
+    signer,
+    timeoutMs: opts.timeoutMs ?? 5000,
+  });
   const budget = new CountingBudget(SlidingWindowBudget.paced(opts.limit ?? 100));
   const scheduler = new UpstreamScheduler({
     client,
@@ -298,12 +309,15 @@ describe('unreadable answers', () => {
     return outcome!;
   }
 
-  it.each([{ list: {} }, { list: 'a1' }])('fails a write whose ErrorList is $list as unavailable, not with a TypeError', async ({ list }) => {
-    const outcome = await writeAnswered(list);
-    expect(outcome.error).toBeInstanceOf(TimError);
-    expect((outcome.error as TimError).kind).toBe('unavailable');
-    expect(outcome.accountErrors.size).toBe(0);
-  });
+  it.each([{ list: {} }, { list: 'a1' }])(
+    'fails a write whose ErrorList is $list as unavailable, not with a TypeError',
+    async ({ list }) => {
+      const outcome = await writeAnswered(list);
+      expect(outcome.error).toBeInstanceOf(TimError);
+      expect((outcome.error as TimError).kind).toBe('unavailable');
+      expect(outcome.accountErrors.size).toBe(0);
+    },
+  );
 
   it('skips ErrorList entries of a write that name no account', async () => {
     const outcome = await writeAnswered([null, { ErrorCode: 70107 }, { To_Account: 'a1', ErrorCode: 70107 }]);
