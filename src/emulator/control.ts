@@ -8,6 +8,7 @@
  *   DELETE /__emulator/faults              clears pending faults
  *   POST   /__emulator/latency             {ms, command?}: sets the latency added to every answer (or to that command's)
  *   GET    /__emulator/store?account=ID    {To_Account, Tags, exists}; without account, the whole store
+ *   GET    /__emulator/attributes?account=ID  {To_Account, Attrs}; without account, the names and every user's
  */
 import type { ServerResponse } from 'node:http';
 import type { TimEmulator } from './emulator.js';
@@ -72,14 +73,18 @@ function runControl(emulator: TimEmulator, route: string, req: ControlRequest): 
       const account = req.query.account;
       const { store } = emulator;
       if (account !== undefined)
-        return {
-          To_Account: account,
-          Tags: store.getTags(account),
-          Attrs: emulator.attributes.get(account),
-          exists: store.has(account),
-        };
+        return { To_Account: account, Tags: store.getTags(account), exists: store.has(account) };
       const userTags = [...store.snapshot()].map(([To_Account, Tags]) => ({ To_Account, Tags }));
       return { accounts: userTags.length, distinctTags: store.distinctTags(), UserTags: userTags };
+    }
+    case 'GET attributes': {
+      const account = req.query.account;
+      const { attributes } = emulator;
+      if (account !== undefined) return { To_Account: account, Attrs: attributes.get(account) };
+      return {
+        AttrNames: attributes.attrNames(),
+        UserAttrs: attributes.accounts().map((a) => ({ To_Account: a, Attrs: attributes.get(a) })),
+      };
     }
     default:
       return NOT_FOUND;
