@@ -5,6 +5,8 @@ import { RedisRateBudget, type RedisBudgetOptions } from '../../src/upstream/red
 import { mostInWindow } from '../../src/emulator/index.js';
 import { dropRedisKeys, freePort, uniqueSdkappid } from '../helpers/process.js';
 import type { BudgetSlot } from '../../src/upstream/budget.js';
+import { redisBudgets } from '../../src/upstream/budgets.js';
+
 /** Takes a slot and ends its call at once (the fastest answer there is); whether one was granted. */
 async function endedAtOnce(budget: { acquireSlot(deadline: number): Promise<BudgetSlot | null> }, deadline: number) {
   const slot = await budget.acquireSlot(deadline);
@@ -211,5 +213,36 @@ describe('RedisRateBudget without Redis', () => {
     });
     opened.push(b);
     expect(b.limit).toBe(1);
+  });
+});
+
+describe('redisBudgets: one fleet budget per command', () => {
+  it('keys each command on its own, so one command spent leaves the others whole', async () => {
+    const sdkappid = uniqueSdkappid();
+    apps.push(sdkappid);
+    const gateways = await Promise.all(
+      [1, 2].map(() =>
+        redisBudgets({ url: REDIS_URL, sdkappid, limit: 3, replicas: 1, burst: 3, log: recordingLogger().log }),
+      ),
+    );
+    try {
+      const soon = Date.now() + 300;
+      // Two gateways share im_get_tag's three slots between them...
+      const tags = await Promise.all(
+        gateways.flatMap((g) => [1, 2].map(() => endedAtOnce(g.forCommand('im_get_tag'), soon))),
+      );
+      expect(tags.filter(Boolean)).toHaveLength(3);
+      // ...and im_get_attr and im_add_tag still have all of theirs.
+      for (const command of ['im_get_attr', 'im_add_tag'] as const) {
+        const granted = await Promise.all(
+          gateways.flatMap((g) => [1, 2].map(() => endedAtOnce(g.forCommand(command), soon))),
+        );
+        expect(granted.filter(Boolean)).toHaveLength(3);
+      }
+      expect(gateways[0]!.forCommand('im_get_tag')).toBe(gateways[0]!.forCommand('im_get_tag'));
+      expect(gateways[0]!.describe()).toMatch(/^redis \(3 calls per second/);
+    } finally {
+      for (const g of gateways) await g.close();
+    }
   });
 });
