@@ -9,7 +9,6 @@ import {
   MAX_ACCOUNTS_PER_CALL,
   MAX_ATTR_SLOTS,
   TimCode,
-  accountProblem,
   attrProblem,
   type AccountError,
   type AttrCommand,
@@ -17,6 +16,7 @@ import {
   type Attrs,
   type UserAttrs,
 } from '../tim/wire.js';
+import { accountRefusal, invalid, readAccounts, tooManyAccounts } from './commands.js';
 import type { Refusal } from './types.js';
 
 export const ATTR_COMMANDS: ReadonlySet<string> = new Set<AttrCommand>([
@@ -113,7 +113,7 @@ export function runAttrCommand(command: AttrCommand, body: unknown, settings: At
       return {};
     }
     case 'im_get_attr': {
-      const accounts = readAccounts(body.To_Account);
+      const accounts = readAccounts(body);
       if (!Array.isArray(accounts)) return accounts;
       const userAttrs: UserAttrs[] = [];
       const errorList: AccountError[] = [];
@@ -162,16 +162,6 @@ function readAttrNames(value: unknown): Map<number, string> | Refusal {
   return names;
 }
 
-function readAccounts(value: unknown): string[] | Refusal {
-  if (!Array.isArray(value)) return invalid('To_Account must be an array of UserIDs');
-  if (value.length > MAX_ACCOUNTS_PER_CALL) return tooManyAccounts(value.length);
-  for (const account of value) {
-    const problem = accountRefusal(account);
-    if (problem) return problem;
-  }
-  return value as string[];
-}
-
 /** `UserAttrs` of im_set_attr (name -> value objects) or im_remove_attr (name lists). */
 function readUserAttrs(
   value: unknown,
@@ -213,23 +203,6 @@ function arrayOfNames(value: unknown): Array<[string, unknown]> | null {
   return value.map((n: string) => [n, undefined]);
 }
 
-function accountRefusal(account: unknown): Refusal | null {
-  if (typeof account !== 'string') return invalid(`To_Account must be a string UserID, got ${JSON.stringify(account)}`);
-  const problem = accountProblem(account);
-  return problem ? invalid(`UserID ${JSON.stringify(account)} ${problem}`) : null;
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function invalid(info: string): Refusal {
-  return { code: TimCode.INVALID_PARAMETERS, info };
-}
-
-function tooManyAccounts(count: number): Refusal {
-  return {
-    code: TimCode.TOO_MANY_ACCOUNTS,
-    info: `${count} accounts in one call, over the limit of ${MAX_ACCOUNTS_PER_CALL}`,
-  };
 }
