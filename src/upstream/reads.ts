@@ -72,7 +72,7 @@ export class AccountReads<C extends LookupCommand, V> {
       const readStartedAt = await this.stampRead();
       const body = { To_Account: accounts };
       const answer = await this.opts.attempts.call(this.opts.command, body, deadline, { firstSlot: slot });
-      const out = this.opts.read(accounts, answer as AnswerOf<C>);
+      const out = this.opts.read(accounts, answer);
       await this.remember(out, readStartedAt);
       return out;
     } catch (error) {
