@@ -1,8 +1,8 @@
 /**
  * The one function that makes TIM REST calls: signed URL, JSON body, keep-alive
  * connection, a time limit, and every failure turned into a TimError.
- * One call is one attempt: pacing and retries belong to the attempt loop
- * (src/upstream/attempt.ts). Commands and their bodies are typed by the
+ * One call is one attempt: pacing and retries belong to the layer above.
+ * Commands and their bodies are typed by the
  * command table (commands.ts), which also says which accounts a call names.
  */
 import { Agent as HttpAgent } from 'node:http';
