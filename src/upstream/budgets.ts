@@ -64,8 +64,3 @@ export async function redisBudgets(opts: Omit<RedisBudgetOptions, 'command'> & {
     () => link.close(),
   );
 }
-
-/** One budget for every command (tests that count one command's calls). */
-export function sharedBudget(budget: RateBudget): Budgets {
-  return new BudgetTable(() => budget);
-}

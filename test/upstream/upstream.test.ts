@@ -15,11 +15,18 @@ import { AdminSigner } from '../../src/tim/usersig.js';
 import { SlidingWindowBudget, type BudgetSlot, type RateBudget } from '../../src/upstream/budget.js';
 import { Circuit } from '../../src/upstream/circuit.js';
 import { RateLimitedError } from '../../src/upstream/errors.js';
-import { sharedBudget } from '../../src/upstream/budgets.js';
+import type { Budgets } from '../../src/upstream/budgets.js';
 import type { Lookup } from '../../src/upstream/lookup-queue.js';
 import { Upstream } from '../../src/upstream/upstream.js';
 
 type TagResult = Lookup<string[]>;
+
+/** One budget for every command: these tests count one command's calls. */
+const sharedBudget = (budget: RateBudget): Budgets => ({
+  forCommand: () => budget,
+  describe: () => budget.describe(),
+  close: async () => {},
+});
 
 const SDKAPPID = 1400077777;
 const ADMIN = 'administrator';
