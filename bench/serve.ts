@@ -14,7 +14,7 @@ import type * as LoggerModule from '../src/logger.js';
 import type * as ConfigModule from '../src/config.js';
 import type * as ServerModule from '../src/server.js';
 import type { MemorySummary, Question, Ready, Reply, StartMessage, UpstreamSummary } from './protocol.js';
-import { seedUsers } from './users.js';
+import { seedAttributes, seedUsers } from './users.js';
 
 /** The compiled module of `src/<path>.ts`; typed from the source, loaded from dist/. */
 function compiled<M>(path: string): Promise<M> {
@@ -37,6 +37,7 @@ async function startEmulator(start: Extract<StartMessage, { role: 'emulator' }>)
     adminIdentifier: 'administrator',
     port: 0,
     seed: seedUsers(),
+    attributes: seedAttributes(),
     latencyMs: start.latencyMs,
     maxCallsPerSecond: start.maxCallsPerSecond,
   });

@@ -2,6 +2,7 @@
  * The bench's users: 20,000 accounts with a few tags each, made the same way in
  * every process, so the load generator can draw ids the emulator holds.
  */
+import type { AttributeSeed } from '../src/emulator/attributes.js';
 import type { UserTags } from '../src/tim/wire.js';
 
 export const USER_COUNT = 20_000;
@@ -41,6 +42,21 @@ export function seedUsers(count = USER_COUNT): UserTags[] {
     const tags = Array.from({ length: n % 5 }, (_, k) => TAGS[(n * 7 + k * 3) % TAGS.length]!);
     return { To_Account: accountOf(n), Tags: [...new Set(tags)] };
   });
+}
+
+/** The bench app's attribute names, and a value of each for most accounts (by number, as the tags). */
+export function seedAttributes(count = USER_COUNT): AttributeSeed {
+  const cities = ['sz', 'bj', 'sh', 'sg', 'tokyo'];
+  const plans = ['free', 'pro', 'team'];
+  return {
+    AttrNames: { '0': 'city', '1': 'plan', '2': 'lang' },
+    UserAttrs: Array.from({ length: count }, (_, i) => {
+      const n = i + 1;
+      const Attrs: Record<string, string> = { city: cities[n % cities.length]! };
+      if (n % 3 !== 0) Attrs.plan = plans[n % plans.length]!;
+      return { To_Account: accountOf(n), Attrs };
+    }),
+  };
 }
 
 /** The first `count` accounts, in order. */

@@ -1,6 +1,7 @@
 /**
  * Writes data/demo-users.json, the emulator's default seed: 300 users with tags from a small,
- * realistic vocabulary. A seeded PRNG makes the output the same on every run, so the file is
+ * realistic vocabulary, and data/demo-attributes.json: the app's attribute names (city, plan,
+ * lang) and each user's values, read from the user's `city:`, `plan:` and `lang:` tags. A seeded PRNG makes the output the same on every run, so the file is
  * checked in and a test can regenerate it to catch drift.
  *
  *   npx tsx scripts/make-demo-data.ts
@@ -14,6 +15,35 @@ export interface DemoUser {
 }
 
 export const DEMO_USERS_FILE = new URL('../data/demo-users.json', import.meta.url);
+export const DEMO_ATTRIBUTES_FILE = new URL('../data/demo-attributes.json', import.meta.url);
+
+/** The demo app's attribute slots. */
+export const DEMO_ATTR_NAMES: Record<string, string> = { '0': 'city', '1': 'plan', '2': 'lang' };
+
+export interface DemoAttributes {
+  AttrNames: Record<string, string>;
+  UserAttrs: Array<{ To_Account: string; Attrs: Record<string, string> }>;
+}
+
+/** Each user's attributes: the value of its first `name:value` tag for each named attribute; users with none are left out. */
+export function makeDemoAttributes(users: readonly DemoUser[]): DemoAttributes {
+  const names = Object.values(DEMO_ATTR_NAMES);
+  const UserAttrs = users.flatMap(({ To_Account, Tags }) => {
+    const Attrs: Record<string, string> = {};
+    for (const tag of Tags) {
+      const [name, value] = tag.split(':', 2);
+      if (value && names.includes(name!) && !(name! in Attrs)) Attrs[name!] = value;
+    }
+    return Object.keys(Attrs).length > 0 ? [{ To_Account, Attrs }] : [];
+  });
+  return { AttrNames: DEMO_ATTR_NAMES, UserAttrs };
+}
+
+/** Names on one line, one user per line after. */
+export function formatDemoAttributes(attributes: DemoAttributes): string {
+  const users = attributes.UserAttrs.map((u) => `    ${JSON.stringify(u)}`).join(',\n');
+  return `{\n  "AttrNames": ${JSON.stringify(attributes.AttrNames)},\n  "UserAttrs": [\n${users}\n  ]\n}\n`;
+}
 
 /** The named users the docs and tests talk about; frank deliberately has no tags. */
 const NAMED_USERS: DemoUser[] = [
@@ -124,6 +154,9 @@ export function formatDemoUsers(users: readonly DemoUser[]): string {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const users = makeDemoUsers();
   writeFileSync(DEMO_USERS_FILE, formatDemoUsers(users));
+  const attributes = makeDemoAttributes(users);
+  writeFileSync(DEMO_ATTRIBUTES_FILE, formatDemoAttributes(attributes));
+  console.log(`wrote ${attributes.UserAttrs.length} users' attributes to ${fileURLToPath(DEMO_ATTRIBUTES_FILE)}`);
   const distinct = new Set(users.flatMap((u) => u.Tags)).size;
   console.log(`wrote ${users.length} users with ${distinct} distinct tags to ${fileURLToPath(DEMO_USERS_FILE)}`);
 }

@@ -8,9 +8,9 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CallRecord } from './tim/client.js';
-import type { TagCommand } from './tim/wire.js';
+import type { Command } from './tim/commands.js';
 import type { CircuitState } from './upstream/circuit.js';
-import type { SchedulerEvents } from './upstream/scheduler.js';
+import type { UpstreamEvents } from './upstream/upstream.js';
 
 /** Seconds; from a cache-speed answer to a request that used its whole time. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -163,7 +163,7 @@ export class GatewayMetrics {
     return name;
   }
 
-  // --- upstream side (bound: these are handed to the client, scheduler and circuit as callbacks) ---
+  // --- upstream side (bound: these are handed to the client, upstream and circuit as callbacks) ---
 
   readonly upstreamCall = (call: CallRecord): void => {
     this.upstreamCalls.observe(
@@ -177,11 +177,11 @@ export class GatewayMetrics {
     this.circuitTransitions.inc({ state });
   };
 
-  /** The scheduler's hooks, feeding the budget, rate-limit, retry and cache metrics. */
-  readonly schedulerEvents: SchedulerEvents = {
+  /** The upstream layer's hooks, feeding the budget, rate-limit, retry and cache metrics. */
+  readonly upstreamEvents: UpstreamEvents = {
     budgetWait: (ms: number) => this.budgetWaits.observe(ms / 1000),
     rateLimited: (accounts: number) => this.rateLimited.inc(accounts),
-    retry: (command: TagCommand, code: number) => this.retries.inc({ command, code: String(code) }),
+    retry: (command: Command, code: number) => this.retries.inc({ command, code: String(code) }),
     cache: (hits: number, misses: number) => {
       if (hits > 0) this.cacheLookups.inc({ result: 'hit' }, hits);
       if (misses > 0) this.cacheLookups.inc({ result: 'miss' }, misses);

@@ -25,12 +25,12 @@ import { schema } from './schema/index.js';
 import { createContext, type GatewayContext, type Services } from './schema/context.js';
 import { TimClient } from './tim/client.js';
 import { AdminSigner } from './tim/usersig.js';
-import { SlidingWindowBudget, type RateBudget } from './upstream/budget.js';
-import { MemoryTagCache, type TagCache } from './upstream/cache.js';
+import type { Attrs } from './tim/wire.js';
+import { localBudgets, redisBudgets, type Budgets } from './upstream/budgets.js';
+import { MemoryAccountCache, type AccountCache } from './upstream/cache.js';
 import { Circuit, type CircuitOptions } from './upstream/circuit.js';
-import { RedisRateBudget } from './upstream/redis-budget.js';
-import { RedisTagCache } from './upstream/redis-cache.js';
-import { UpstreamScheduler } from './upstream/scheduler.js';
+import { ATTRS_KIND, RedisAccountCache, TAGS_KIND } from './upstream/redis-cache.js';
+import { Upstream } from './upstream/upstream.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -65,20 +65,26 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const metrics = new GatewayMetrics();
   client.onCall((call) => logger.debug({ upstream: call }, 'upstream call'));
   client.onCall(metrics.upstreamCall);
-  const { budget, cache } = await budgetAndCacheOf(config, tim.sdkappid, logger, emulator !== null);
-  const scheduler = new UpstreamScheduler({
+  const { budgets, tagCache, attributeCache } = await budgetsAndCachesOf(
+    config,
+    tim.sdkappid,
+    logger,
+    emulator !== null,
+  );
+  const upstream = new Upstream({
     client,
-    budget,
-    cache,
+    budgets,
+    tagCache,
+    attributeCache,
     log: logger,
     coalesce: opts.coalesce ?? true,
     circuit: new Circuit(opts.circuit),
-    events: metrics.schedulerEvents,
+    events: metrics.upstreamEvents,
   });
-  scheduler.circuit.onChange((state) => logger.warn({ circuit: state }, `upstream circuit ${state}`));
-  scheduler.circuit.onChange(metrics.circuitChanged);
-  metrics.watchCircuit(() => scheduler.circuit.state);
-  const services: Services = { config: { ...config, tim }, scheduler };
+  upstream.circuit.onChange((state) => logger.warn({ circuit: state }, `upstream circuit ${state}`));
+  upstream.circuit.onChange(metrics.circuitChanged);
+  metrics.watchCircuit(() => upstream.circuit.state);
+  const services: Services = { config: { ...config, tim }, upstream };
 
   const auth = createAuth(config.auth, logger);
   const plugins: Plugin[] = [
@@ -86,8 +92,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     useCodedHttpErrors(),
     useRequestId(),
     useHealth({
-      problem: () => (scheduler.ready ? null : 'the upstream is failing; calls are paused'),
-      details: () => ({ budget: budget.describe(), cache: cache?.describe() ?? 'off' }),
+      problem: () => (upstream.ready ? null : 'the upstream is failing; calls are paused'),
+      details: () => ({ budget: budgets.describe(), cache: tagCache?.describe() ?? 'off' }),
     }),
     // Security, in the order a request meets it: CSRF, then the caller's token, then the document's limits.
     useCsrfPrevention(),
@@ -125,8 +131,9 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   answerClientErrors(server);
   const answering = trackAnswers(server);
   const release = async () => {
-    await budget.close?.();
-    await cache?.close?.();
+    await budgets.close();
+    await tagCache?.close?.();
+    await attributeCache?.close?.();
     client.close();
     await emulator?.close();
   };
@@ -191,13 +198,13 @@ function drain(server: Server, answering: Set<ServerResponse>, graceMs: number):
   });
 }
 
-/** In-process budget and cache, or with REDIS_URL the ones every gateway process of the app shares. */
-async function budgetAndCacheOf(
+/** In-process budgets and caches, or with REDIS_URL the ones every gateway process of the app shares. */
+async function budgetsAndCachesOf(
   config: Config,
   sdkappid: number,
   log: Logger,
   embedded: boolean,
-): Promise<{ budget: RateBudget; cache?: TagCache }> {
+): Promise<{ budgets: Budgets; tagCache?: AccountCache<string[]>; attributeCache?: AccountCache<Attrs> }> {
   const ttlMs = config.cacheTtlMs;
   // Each embedded emulator is an app of its own with its own store: sharing a cache between them would mix their tags.
   if (embedded && config.redisUrl)
@@ -205,12 +212,14 @@ async function budgetAndCacheOf(
   const url = embedded ? undefined : config.redisUrl;
   if (!url)
     return {
-      budget: SlidingWindowBudget.paced(config.maxQps),
-      cache: ttlMs > 0 ? new MemoryTagCache(ttlMs) : undefined,
+      budgets: localBudgets(config.maxQps),
+      tagCache: ttlMs > 0 ? new MemoryAccountCache<string[]>(ttlMs) : undefined,
+      attributeCache: ttlMs > 0 ? new MemoryAccountCache<Attrs>(ttlMs) : undefined,
     };
-  const [budget, cache] = await Promise.all([
+  const cacheOpts = { url, sdkappid, ttlMs, log };
+  const [budgets, tagCache, attributeCache] = await Promise.all([
     // A call holds its slot at most one attempt's time limit, and a little for getting there.
-    RedisRateBudget.connect({
+    redisBudgets({
       url,
       sdkappid,
       limit: config.maxQps,
@@ -218,9 +227,10 @@ async function budgetAndCacheOf(
       leaseMs: config.tim.timeoutMs + 5000,
       log,
     }),
-    ttlMs > 0 ? RedisTagCache.connect({ url, sdkappid, ttlMs, log }) : undefined,
+    ttlMs > 0 ? RedisAccountCache.connect(cacheOpts, TAGS_KIND) : undefined,
+    ttlMs > 0 ? RedisAccountCache.connect(cacheOpts, ATTRS_KIND) : undefined,
   ]);
-  return { budget, cache };
+  return { budgets, tagCache, attributeCache };
 }
 
 /** The upstream to call: the configured one, or a fresh embedded emulator when no credentials were given. */

@@ -82,8 +82,8 @@ function getTags(accounts: string[], { store, emptyTags, strictAccounts }: Comma
   return errorList.length > 0 ? { UserTags: userTags, ErrorList: errorList } : { UserTags: userTags };
 }
 
-/** `{"To_Account": [...]}` of im_get_tag and im_remove_all_tags. */
-function readAccounts(body: unknown): string[] | Refusal {
+/** `{"To_Account": [...]}` of im_get_tag, im_remove_all_tags and im_get_attr. */
+export function readAccounts(body: unknown): string[] | Refusal {
   const list = fieldOf(body, 'To_Account');
   if (!Array.isArray(list)) return invalid('To_Account must be an array of UserIDs');
   if (list.length > MAX_ACCOUNTS_PER_CALL) return tooManyAccounts(list.length);
@@ -119,7 +119,7 @@ function readUserTags(body: unknown): UserTags[] | Refusal {
   return list as UserTags[];
 }
 
-function accountRefusal(account: unknown): Refusal | null {
+export function accountRefusal(account: unknown): Refusal | null {
   if (typeof account !== 'string') return invalid(`To_Account must be a string UserID, got ${JSON.stringify(account)}`);
   const problem = accountProblem(account);
   return problem ? invalid(`UserID ${JSON.stringify(account)} ${problem}`) : null;
@@ -141,11 +141,11 @@ function fieldOf(value: unknown, field: string): unknown {
     : undefined;
 }
 
-function invalid(info: string): Refusal {
+export function invalid(info: string): Refusal {
   return { code: TimCode.INVALID_PARAMETERS, info };
 }
 
-function tooManyAccounts(count: number): Refusal {
+export function tooManyAccounts(count: number): Refusal {
   return {
     code: TimCode.TOO_MANY_ACCOUNTS,
     info: `${count} accounts in one call, over the limit of ${MAX_ACCOUNTS_PER_CALL}`,

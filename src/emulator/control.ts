@@ -6,8 +6,9 @@
  *   POST   /__emulator/reset               clears recorded calls and pending faults
  *   POST   /__emulator/faults              {fault, count?, skip?}: injects a fault
  *   DELETE /__emulator/faults              clears pending faults
- *   POST   /__emulator/latency             {ms}: sets the latency added to every answer
+ *   POST   /__emulator/latency             {ms, command?}: sets the latency added to every answer (or to that command's)
  *   GET    /__emulator/store?account=ID    {To_Account, Tags, exists}; without account, the whole store
+ *   GET    /__emulator/attributes?account=ID  {To_Account, Attrs}; without account, the names and every user's
  */
 import type { ServerResponse } from 'node:http';
 import type { TimEmulator } from './emulator.js';
@@ -60,11 +61,13 @@ function runControl(emulator: TimEmulator, route: string, req: ControlRequest): 
       emulator.clearFaults();
       return { ok: true };
     case 'POST latency': {
-      const { ms } = jsonBody(req) as { ms?: unknown };
+      const { ms, command } = jsonBody(req) as { ms?: unknown; command?: unknown };
       if (typeof ms !== 'number' || !(ms >= 0))
         throw new Error(`body must be {ms} with ms >= 0, got ${JSON.stringify(ms)}`);
-      emulator.latencyMs = ms;
-      return { ok: true, latencyMs: ms };
+      if (command !== undefined && typeof command !== 'string') throw new Error('command must be a string');
+      if (command === undefined) emulator.latencyMs = ms;
+      else emulator.latencyByCommand.set(command, ms);
+      return command === undefined ? { ok: true, latencyMs: ms } : { ok: true, latencyMs: ms, command };
     }
     case 'GET store': {
       const account = req.query.account;
@@ -73,6 +76,15 @@ function runControl(emulator: TimEmulator, route: string, req: ControlRequest): 
         return { To_Account: account, Tags: store.getTags(account), exists: store.has(account) };
       const userTags = [...store.snapshot()].map(([To_Account, Tags]) => ({ To_Account, Tags }));
       return { accounts: userTags.length, distinctTags: store.distinctTags(), UserTags: userTags };
+    }
+    case 'GET attributes': {
+      const account = req.query.account;
+      const { attributes } = emulator;
+      if (account !== undefined) return { To_Account: account, Attrs: attributes.get(account) };
+      return {
+        AttrNames: attributes.attrNames(),
+        UserAttrs: attributes.accounts().map((a) => ({ To_Account: a, Attrs: attributes.get(a) })),
+      };
     }
     default:
       return NOT_FOUND;

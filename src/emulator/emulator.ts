@@ -11,13 +11,16 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { TIM_SERVICE, TimCode, accountProblem, type TagCommand } from '../tim/wire.js';
+import type { PushCondition } from '../tim/commands.js';
+import { TIM_SERVICE, TimCode, accountProblem, type AttrCommand, type TagCommand } from '../tim/wire.js';
+import { AttributeStore, isAttrCommand, runAttrCommand, type AttrServed } from './attributes.js';
+import { accountsMatching } from './audience.js';
 import { isRefusal, isTagCommand, runTagCommand, type Served } from './commands.js';
 import { CONTROL_PREFIX, handleControl } from './control.js';
 import { FaultQueue, type FaultPlan } from './faults.js';
 import { RequestGate } from './gate.js';
 import { SlidingWindowLimiter } from './rate.js';
-import { loadSeed } from './seed.js';
+import { loadAttributeSeed, loadSeed } from './seed.js';
 import { TagStore } from './store.js';
 import type { EmulatorOptions, Fault, RecordedCall } from './types.js';
 
@@ -43,7 +46,8 @@ interface Arrival {
   path: string;
   query: Record<string, string>;
   command: string;
-  tagCommand: TagCommand | null;
+  /** The command when it is one the emulator serves. */
+  known: TagCommand | AttrCommand | null;
   withinRate: boolean;
 }
 
@@ -55,7 +59,11 @@ export class TimEmulator {
   readonly calls: RecordedCall[] = [];
   /** Added before each answer; may be changed at run time. */
   latencyMs: number;
+  /** Added, per command, on top of `latencyMs`; may be changed at run time. */
+  readonly latencyByCommand = new Map<string, number>();
   store: TagStore;
+  /** The app's attribute names and each account's values. */
+  attributes: AttributeStore;
 
   private readonly server: Server;
   private readonly gate: RequestGate;
@@ -74,13 +82,15 @@ export class TimEmulator {
   static async start(opts: EmulatorOptions): Promise<TimEmulator> {
     const problem = optionsProblem(opts);
     if (problem) throw new TypeError(`TimEmulator.start: ${problem}`);
-    const emulator = new TimEmulator(opts, new TagStore(await loadSeed(opts.seed)));
+    const attributes = new AttributeStore(await loadAttributeSeed(opts.attributes ?? opts.seed ?? 'demo'));
+    const emulator = new TimEmulator(opts, new TagStore(await loadSeed(opts.seed)), attributes);
     await emulator.listen(opts.host ?? '127.0.0.1', opts.port ?? 0);
     return emulator;
   }
 
-  private constructor(opts: EmulatorOptions, store: TagStore) {
+  private constructor(opts: EmulatorOptions, store: TagStore, attributes: AttributeStore) {
     this.store = store;
+    this.attributes = attributes;
     this.latencyMs = opts.latencyMs ?? 0;
     this.gate = new RequestGate(opts);
     this.limiter = new SlidingWindowLimiter(opts.maxCallsPerSecond ?? 100);
@@ -98,6 +108,11 @@ export class TimEmulator {
 
   get url(): string {
     return this.where.url;
+  }
+
+  /** The accounts an im_push with this condition reaches (none: every account the emulator knows). */
+  accountsMatching(condition?: PushCondition): string[] {
+    return accountsMatching(this.store, this.attributes, condition);
   }
 
   resetCalls(): void {
@@ -145,11 +160,12 @@ export class TimEmulator {
       return;
     }
     const command = path.slice(path.lastIndexOf('/') + 1);
-    const tagCommand = path.startsWith(TAG_PATH_PREFIX) && isTagCommand(command) ? command : null;
-    // Every call that reaches a tag command counts against its window, even one the gate will
+    const served = path.startsWith(TAG_PATH_PREFIX) && (isTagCommand(command) || isAttrCommand(command));
+    const known = served ? command : null;
+    // Every call that reaches a command counts against its own window, even one the gate will
     // refuse: the service has done work for it.
-    const withinRate = tagCommand ? this.limiter.admit(tagCommand, at) : true;
-    const arrival: Arrival = { at, method, path, query, command, tagCommand, withinRate };
+    const withinRate = known ? this.limiter.admit(known, at) : true;
+    const arrival: Arrival = { at, method, path, query, command, known, withinRate };
     readBody(req, (raw) => this.answer(arrival, raw, res));
   };
 
@@ -167,15 +183,16 @@ export class TimEmulator {
       httpStatus: reply.status,
     });
     if (this.calls.length > this.maxRecordedCalls) this.calls.splice(0, Math.ceil(this.maxRecordedCalls / 2));
-    this.send(res, reply, this.latencyMs + (fault?.hangMs ?? 0));
+    const latency = this.latencyMs + (this.latencyByCommand.get(arrival.command) ?? 0);
+    this.send(res, reply, latency + (fault?.hangMs ?? 0));
   }
 
   /** The service's own answer, checks in its order. `raw` is null when the body was too large. */
   private serve(arrival: Arrival, raw: Buffer | null, body: unknown): Reply {
-    const { tagCommand } = arrival;
-    if (!tagCommand) return this.timReply(TimCode.UNKNOWN_COMMAND, `unknown service or command: ${arrival.path}`);
+    const { known } = arrival;
+    if (!known) return this.timReply(TimCode.UNKNOWN_COMMAND, `unknown service or command: ${arrival.path}`);
     if (arrival.method !== 'POST') {
-      return this.timReply(TimCode.HTTP_UNREADABLE, `tag commands take POST, not ${arrival.method}`);
+      return this.timReply(TimCode.HTTP_UNREADABLE, `commands take POST, not ${arrival.method}`);
     }
     if (raw === null) return this.timReply(TimCode.HTTP_UNREADABLE, `request body over ${MAX_BODY_BYTES} bytes`);
     const refusal = this.gate.check(arrival.query, arrival.at);
@@ -184,14 +201,19 @@ export class TimEmulator {
     if (!arrival.withinRate) {
       return this.timReply(
         TimCode.RATE_LIMITED,
-        `${tagCommand} called more than ${this.limiter.maxCalls} times in one second`,
+        `${known} called more than ${this.limiter.maxCalls} times in one second`,
       );
     }
-    const result = runTagCommand(tagCommand, body, {
-      store: this.store,
-      emptyTags: this.emptyTags,
-      strictAccounts: this.strictAccounts,
-    });
+    const result = isAttrCommand(known)
+      ? runAttrCommand(known, body, {
+          attributes: this.attributes,
+          exists: (account) => !this.strictAccounts || this.store.has(account) || this.attributes.has(account),
+        })
+      : runTagCommand(known, body, {
+          store: this.store,
+          emptyTags: this.emptyTags,
+          strictAccounts: this.strictAccounts,
+        });
     return isRefusal(result) ? this.timReply(result.code, result.info) : this.timReply(0, '', result);
   }
 
@@ -208,7 +230,7 @@ export class TimEmulator {
     return null;
   }
 
-  private timReply(code: number, info: string, served?: Served): Reply {
+  private timReply(code: number, info: string, served?: Served | AttrServed): Reply {
     const answer = {
       ActionStatus: code === 0 ? 'OK' : 'FAIL',
       ErrorCode: code,
@@ -285,10 +307,11 @@ function parseJson(raw: Buffer): unknown {
 /** The accounts a body names, read leniently: records describe bad calls too. */
 function accountsNamed(body: unknown): string[] {
   if (typeof body !== 'object' || body === null) return [];
-  const { To_Account, UserTags } = body as { To_Account?: unknown; UserTags?: unknown };
+  const { To_Account, UserTags, UserAttrs } = body as { To_Account?: unknown; UserTags?: unknown; UserAttrs?: unknown };
   if (Array.isArray(To_Account)) return To_Account.filter((a): a is string => typeof a === 'string');
-  if (!Array.isArray(UserTags)) return [];
-  return UserTags.flatMap((entry: unknown) => {
+  const entries = Array.isArray(UserTags) ? UserTags : UserAttrs;
+  if (!Array.isArray(entries)) return [];
+  return entries.flatMap((entry: unknown) => {
     const account =
       typeof entry === 'object' && entry !== null ? (entry as { To_Account?: unknown }).To_Account : undefined;
     return typeof account === 'string' ? [account] : [];

@@ -2,5 +2,6 @@
 export { TimEmulator } from './emulator.js';
 export { maxCallsInWindow, mostInWindow } from './rate.js';
 export { TagStore } from './store.js';
+export { AttributeStore, type AttributeSeed } from './attributes.js';
 export type { FaultPlan } from './faults.js';
 export type { EmulatorOptions, Fault, RecordedCall } from './types.js';

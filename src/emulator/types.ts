@@ -1,5 +1,6 @@
 /** The emulator's public shapes: how it is started, what it records, which faults it can play. */
 import type { UserTags } from '../tim/wire.js';
+import type { AttributeSeed } from './attributes.js';
 
 export interface EmulatorOptions {
   /** The app's credentials: calls must be signed for this sdkappid with this key, as this admin. */
@@ -12,6 +13,11 @@ export interface EmulatorOptions {
   port?: number;
   /** Default 'demo': data/demo-users.json. */
   seed?: 'demo' | 'empty' | UserTags[];
+  /**
+   * The app's attribute names and users' values: default data/demo-attributes.json with the demo
+   * seed, none with any other.
+   */
+  attributes?: 'demo' | 'empty' | AttributeSeed;
   /** Per command, in a sliding 1000 ms window; more answers 60007. Default 100, as the real service. */
   maxCallsPerSecond?: number;
   /** How im_get_tag answers an account with no tags: left out of UserTags (default 'omit') or `Tags: []`. */
@@ -39,7 +45,7 @@ export interface RecordedCall {
   query: Record<string, string>;
   /** The parsed JSON body, or undefined when it was empty or not JSON. */
   body: unknown;
-  /** To_Account (get, remove_all) or UserTags[].To_Account (add, remove), as far as the body says. */
+  /** To_Account (gets, remove_all) or UserTags[] / UserAttrs[] .To_Account (writes), as far as the body says. */
   accounts: string[];
   /** What the emulator answered (0 = OK); -1 for an HTTP fault or garbage. */
   errorCode: number;

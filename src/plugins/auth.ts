@@ -36,9 +36,9 @@ import type { Caller } from '../schema/context.js';
 import { gqlError } from '../schema/errors.js';
 import { requestId } from './request-id.js';
 
-/** Lets a token read any user's tags (its own need no scope). */
+/** Lets a token read any user's tags and attributes (its own need no scope). */
 export const SCOPE_READ = 'tags:read';
-/** Lets a token run any mutation. */
+/** Lets a token write tags and attributes, and name attribute slots. */
 export const SCOPE_WRITE = 'tags:write';
 
 /** HS256 only with a shared secret; only asymmetric algorithms with a JWKS, so a public key can never act as an HMAC secret. */
@@ -49,8 +49,8 @@ const CLOCK_TOLERANCE_S = 5;
 
 /** Root Query fields that read only the users their id arguments name. Any other field needs `tags:read`. */
 const ID_ARGUMENTS: Record<string, 'id' | 'ids'> = { user: 'id', users: 'ids' };
-/** Root fields that read no user's data. */
-const HARMLESS_FIELDS = new Set(['__typename', '__schema', '__type']);
+/** Root fields that read no user's data: any valid token may ask them. */
+const HARMLESS_FIELDS = new Set(['__typename', '__schema', '__type', 'attributeNames']);
 
 export interface Auth {
   plugin: Plugin;
@@ -165,7 +165,8 @@ export interface OperationArgs {
 
 /**
  * The rules, all of them: any mutation needs `tags:write`; a query may read
- * the caller's own user freely and any other user with `tags:read`. Returns the
+ * the caller's own user (tags and attributes) freely, any other user with
+ * `tags:read`, and `attributeNames` with any valid token. Returns the
  * error to refuse the operation with, or null to let it run.
  *
  * What a query reads is found the way execution will find it: the selected
@@ -229,7 +230,7 @@ export function authorize(caller: Caller, args: OperationArgs): GraphQLError | n
   if (others.size === 0) return null;
   const [first] = others;
   return forbidden(
-    `This token may read only its own user's tags ("${caller.sub}"); reading ${JSON.stringify(first)}` +
+    `This token may read only its own user's tags and attributes ("${caller.sub}"); reading ${JSON.stringify(first)}` +
       `${others.size > 1 ? ` and ${others.size - 1} more` : ''} needs the scope ${SCOPE_READ}`,
     SCOPE_READ,
   );

@@ -1,15 +1,16 @@
 /** What every resolver gets: per-request loaders over the shared services. */
 import DataLoader from 'dataloader';
 import type { Config } from '../config.js';
-import { MAX_ACCOUNTS_PER_CALL } from '../tim/wire.js';
-import type { UpstreamScheduler } from '../upstream/scheduler.js';
+import { MAX_ACCOUNTS_PER_CALL, type Attrs } from '../tim/wire.js';
+import type { AccountReads } from '../upstream/reads.js';
+import type { Upstream } from '../upstream/upstream.js';
 import { badInput, toGraphQLError } from './errors.js';
 import { RequestIds } from './ids.js';
 
 /** Long-lived services shared by every request of one gateway. */
 export interface Services {
   config: Config;
-  scheduler: UpstreamScheduler;
+  upstream: Upstream;
 }
 
 /** The caller, as the auth plugin found it; null when auth is off. */
@@ -22,6 +23,8 @@ export interface GatewayContext {
   services: Services;
   /** The request's `User.tags` loader: every lookup of the request, deduplicated, in batches of at most 100. */
   tags: DataLoader<string, string[]>;
+  /** The request's `User.attributes` / `User.attribute` loader: one im_get_attr lookup per user, batched the same way. */
+  attributes: DataLoader<string, Attrs>;
   /** The ids this request asks for: checked and counted before any lookup. */
   ids: RequestIds;
   /** Epoch ms by which upstream work for this request must be done. */
@@ -32,16 +35,20 @@ export interface GatewayContext {
 export function createContext(services: Services, caller: Caller | null = null): GatewayContext {
   const deadline = Date.now() + services.config.requestTimeoutMs;
   const ids = new RequestIds(services.config.maxIdsPerRequest);
-  const tags = new DataLoader<string, string[]>(
-    async (accounts) => {
-      if (ids.refusal) {
-        const error = badInput(`Not looked up: this request has bad input (${ids.refusal.message})`);
-        return accounts.map(() => error);
-      }
-      const results = await services.scheduler.getTags(accounts, deadline);
-      return results.map((r) => (Array.isArray(r) ? r : (toGraphQLError(r) as Error)));
-    },
-    { maxBatchSize: MAX_ACCOUNTS_PER_CALL },
-  );
-  return { services, tags, ids, deadline, caller };
+  /** A loader over one read command: refused as a whole when the request's ids are bad, else batched and shared. */
+  const loaderOf = <V>(reads: AccountReads<'im_get_tag' | 'im_get_attr', V>) =>
+    new DataLoader<string, V>(
+      async (accounts) => {
+        if (ids.refusal) {
+          const error = badInput(`Not looked up: this request has bad input (${ids.refusal.message})`);
+          return accounts.map(() => error);
+        }
+        const results = await reads.get(accounts, deadline);
+        return results.map((r) => (r instanceof Error ? (toGraphQLError(r) as Error) : r));
+      },
+      { maxBatchSize: MAX_ACCOUNTS_PER_CALL },
+    );
+  const tags = loaderOf(services.upstream.tags);
+  const attributes = loaderOf(services.upstream.attributes);
+  return { services, tags, attributes, ids, deadline, caller };
 }

@@ -1,7 +1,7 @@
 /** The one place where failures become GraphQL errors with a stable `extensions.code`. */
 import { GraphQLError } from 'graphql';
 import { TimError } from '../tim/errors.js';
-import { RateLimitedError } from '../upstream/errors.js';
+import { AttributeNameConflict, RateLimitedError } from '../upstream/errors.js';
 
 export type ErrorCode =
   'BAD_USER_INPUT' | 'UPSTREAM_ERROR' | 'UPSTREAM_UNAVAILABLE' | 'RATE_LIMITED' | 'UNAUTHENTICATED' | 'FORBIDDEN';
@@ -17,6 +17,9 @@ export function badInput(message: string, extensions: Record<string, unknown> = 
 /** Maps any failure from below to a client-facing error; unknown errors are left for yoga to mask. */
 export function toGraphQLError(err: unknown, extensions: Record<string, unknown> = {}): GraphQLError | unknown {
   if (err instanceof GraphQLError) return err;
+  if (err instanceof AttributeNameConflict) {
+    return badInput(err.message, { argument: 'names', name: err.attribute, ...extensions });
+  }
   if (err instanceof RateLimitedError) {
     return gqlError(
       'RATE_LIMITED',

@@ -1,7 +1,9 @@
 /**
  * The one function that makes TIM REST calls: signed URL, JSON body, keep-alive
  * connection, a time limit, and every failure turned into a TimError.
- * One call is one attempt: pacing and retries belong to the upstream scheduler.
+ * One call is one attempt: pacing and retries belong to the layer above.
+ * Commands and their bodies are typed by the
+ * command table (commands.ts), which also says which accounts a call names.
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -9,7 +11,8 @@ import { randomInt } from 'node:crypto';
 import fetch from 'node-fetch';
 import { TimError } from './errors.js';
 import type { AdminSigner } from './usersig.js';
-import { TIM_SERVICE, type CommonAnswer, type TagCommand } from './wire.js';
+import { accountsIn, type AnswerOf, type Command, type RequestOf } from './commands.js';
+import { TIM_SERVICE, type CommonAnswer } from './wire.js';
 
 export interface TimClientOptions {
   baseUrl: string;
@@ -20,7 +23,7 @@ export interface TimClientOptions {
 
 /** What one attempt did, for logs and metrics; never carries the usersig. */
 export interface CallRecord {
-  command: TagCommand;
+  command: Command;
   accounts: number;
   durationMs: number;
   outcome: 'ok' | 'fail' | 'unavailable';
@@ -49,15 +52,15 @@ export class TimClient {
    * Resolves with the answer when ActionStatus is OK; rejects with a TimError otherwise.
    * `timeLeftMs` shortens the time limit when the caller's own deadline is nearer.
    */
-  async call<A extends CommonAnswer>(
-    command: TagCommand,
-    body: object,
-    accounts: number,
-    timeLeftMs = Infinity,
-  ): Promise<A> {
+  async call<C extends Command>(command: C, body: RequestOf<C>, timeLeftMs = Infinity): Promise<AnswerOf<C>> {
     const started = performance.now();
+    const accounts = accountsIn(command, body).length;
     try {
-      const answer = await this.post<A>(command, body, Math.max(1, Math.min(this.opts.timeoutMs, timeLeftMs)));
+      const answer = await this.post<AnswerOf<C>>(
+        command,
+        body,
+        Math.max(1, Math.min(this.opts.timeoutMs, timeLeftMs)),
+      );
       this.report({ command, accounts, durationMs: performance.now() - started, outcome: 'ok', errorCode: 0 });
       return answer;
     } catch (err) {
@@ -72,7 +75,7 @@ export class TimClient {
     this.agent.destroy();
   }
 
-  private async post<A extends CommonAnswer>(command: TagCommand, body: object, timeoutMs: number): Promise<A> {
+  private async post<A extends CommonAnswer>(command: Command, body: object, timeoutMs: number): Promise<A> {
     const res = await fetch(this.urlFor(command), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -90,7 +93,7 @@ export class TimClient {
     return answer as A;
   }
 
-  private urlFor(command: TagCommand): string {
+  private urlFor(command: Command): string {
     const query = new URLSearchParams({
       sdkappid: String(this.opts.sdkappid),
       identifier: this.opts.signer.identifier,

@@ -3,6 +3,7 @@
 export const TIM_SERVICE = 'all_member_push';
 
 export type TagCommand = 'im_get_tag' | 'im_add_tag' | 'im_remove_tag' | 'im_remove_all_tags';
+export type AttrCommand = 'im_get_attr_name' | 'im_set_attr_name' | 'im_get_attr' | 'im_set_attr' | 'im_remove_attr';
 
 /** Accounts one call may name, for all four commands. */
 export const MAX_ACCOUNTS_PER_CALL = 100;
@@ -13,6 +14,10 @@ export const MAX_TAGS_PER_ACCOUNT = 100;
 /** Distinct tags in the whole app. */
 export const MAX_TAGS_PER_APP = 1000;
 export const MAX_TAG_BYTES = 50;
+/** An attribute name or value. */
+export const MAX_ATTR_BYTES = 50;
+/** Attribute slots an app may name: "0" to "9". */
+export const MAX_ATTR_SLOTS = 10;
 export const MAX_ACCOUNT_BYTES = 32;
 /** Upstream calls per second, per command, per app. */
 export const UPSTREAM_CALLS_PER_SECOND = 100;
@@ -53,6 +58,31 @@ export interface RemoveAllTagsRequest {
   To_Account: string[];
 }
 
+/** Slot ("0" to "9") -> attribute name. */
+export type AttrNames = Record<string, string>;
+
+/** Attribute name -> value. */
+export type Attrs = Record<string, string>;
+
+export interface UserAttrs {
+  To_Account: string;
+  Attrs: Attrs;
+}
+
+/** im_remove_attr names the attributes only. */
+export interface UserAttrNames {
+  To_Account: string;
+  Attrs: string[];
+}
+
+export interface GetAttrNameAnswer extends CommonAnswer {
+  AttrNames?: AttrNames;
+}
+
+export interface GetAttrAnswer extends CommonAnswer {
+  UserAttrs?: UserAttrs[];
+}
+
 /** Public error codes this project handles by name. */
 export const TimCode = {
   JSON_PARSE_FAILED: 90001,
@@ -62,6 +92,7 @@ export const TimCode = {
   TAG_TOO_LONG: 90020,
   TOO_MANY_TAGS_IN_ADD: 90032,
   EMPTY_TAG: 90040,
+  INVALID_ATTRIBUTE: 90033,
   HTTP_UNREADABLE: 60002,
   SDKAPPID_INVALID: 60006,
   RATE_LIMITED: 60007,
@@ -100,5 +131,13 @@ export function tagProblem(tag: string): string | null {
   if (tag.length === 0) return 'is empty';
   const bytes = utf8Bytes(tag);
   if (bytes > MAX_TAG_BYTES) return `is ${bytes} bytes, over the ${MAX_TAG_BYTES}-byte limit`;
+  return null;
+}
+
+/** An attribute name or value the upstream accepts: 1 to 50 bytes of UTF-8. */
+export function attrProblem(text: string): string | null {
+  if (text.length === 0) return 'is empty';
+  const bytes = utf8Bytes(text);
+  if (bytes > MAX_ATTR_BYTES) return `is ${bytes} bytes, over the ${MAX_ATTR_BYTES}-byte limit`;
   return null;
 }

@@ -16,7 +16,7 @@
  * A paced budget (`SlidingWindowBudget.paced`) also spaces the calls: up to
  * `burst` back to back, then one per `window / limit`. Under light load a call
  * leaves at once; under load the budget is spent evenly instead of in one burst
- * and then a second of silence, so a caller that batches (the scheduler) fills
+ * and then a second of silence, so a caller that batches (a lookup queue) fills
  * its calls up while it waits a few milliseconds, not a whole second.
  */
 
@@ -45,10 +45,8 @@ export interface RateBudget {
 }
 
 export const WINDOW_MS = 1000;
-/** How much later than its grant a call may arrive, for grants (`acquire`) whose end nobody reports. */
-export const WINDOW_MARGIN_MS = 30;
-/** Added to the window for slots whose end is reported: only clock rounding needs room then. */
-const CLOCK_MARGIN_MS = 5;
+/** Added to the window after a reported end: only clock rounding needs room then. Shared with the Redis budget. */
+export const CLOCK_MARGIN_MS = 5;
 
 /** Epoch milliseconds with sub-millisecond precision, steady between clock adjustments. */
 const preciseNow = (): number => performance.timeOrigin + performance.now();
@@ -92,14 +90,6 @@ export class SlidingWindowBudget implements RateBudget {
     if (!Number.isInteger(burst) || burst < 1)
       throw new RangeError(`budget burst must be a positive integer, got ${burst}`);
     this.intervalMs = windowMs / limit;
-  }
-
-  /** A grant whose end nobody reports (not used by the scheduler): held as if the call arrived within WINDOW_MARGIN_MS. */
-  async acquire(deadline: number): Promise<boolean> {
-    const slot = await this.take(deadline);
-    // Nobody will report this call's end: take it as ended once it has surely arrived.
-    slot?.endAt(this.now() + WINDOW_MARGIN_MS);
-    return slot !== null;
   }
 
   acquireSlot(deadline: number): Promise<BudgetSlot | null> {
@@ -253,16 +243,11 @@ class HeldSlot implements BudgetSlot {
   ) {}
 
   ended(): void {
-    this.endAt(this.now());
+    this.finish(this.now());
   }
 
   unused(): void {
     this.finish(null);
-  }
-
-  /** The call counts as having ended at `at`. */
-  endAt(at: number): void {
-    this.finish(at);
   }
 
   private finish(endedAt: number | null): void {

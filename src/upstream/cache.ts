@@ -1,20 +1,24 @@
 /**
- * The tag cache (TAGS_CACHE_TTL_MS): answers a lookup without an upstream call
- * or any rate budget. A write drops the users' entries before it answers, and
- * an answer read before a drop is never stored after it, so a reader never sees
- * tags older than a write that has returned.
+ * The account caches (TAGS_CACHE_TTL_MS), one per read command (tags,
+ * attributes): they answer a lookup without an upstream call or any rate
+ * budget. A write drops the users' entries before it answers, and an answer
+ * read before a drop is never stored after it, so a reader never sees values
+ * older than a write that has returned.
+ *
+ * Every method may throw (a shared cache may be unreachable); the reads layer
+ * (src/upstream/reads.ts) treats a failure as a miss or a skipped store.
  */
 import { LRUCache } from 'lru-cache';
 
-export interface TagCache {
+export interface AccountCache<V> {
   /**
    * Stamps the start of an upstream read, on the cache's own clock (for a
    * shared cache, the clock every gateway shares); pass it to `setMany`.
    */
   beginRead(): Promise<number>;
-  getMany(accounts: readonly string[]): Promise<Map<string, string[]>>;
-  /** Stores tags read by a call stamped `readStartedAt` by `beginRead`, except for accounts dropped since. */
-  setMany(entries: ReadonlyMap<string, string[]>, readStartedAt: number): Promise<void>;
+  getMany(accounts: readonly string[]): Promise<Map<string, V>>;
+  /** Stores values read by a call stamped `readStartedAt` by `beginRead`, except for accounts dropped since. */
+  setMany(entries: ReadonlyMap<string, V>, readStartedAt: number): Promise<void>;
   invalidate(accounts: readonly string[]): Promise<void>;
   describe(): string;
   close?(): Promise<void>;
@@ -26,8 +30,11 @@ export interface TagCache {
  */
 export const DROP_MEMORY_MS = 300_000;
 
-export class MemoryTagCache implements TagCache {
-  private readonly entries: LRUCache<string, string[]>;
+/** A user's tags. */
+export type TagCache = AccountCache<string[]>;
+
+export class MemoryAccountCache<V extends object> implements AccountCache<V> {
+  private readonly entries: LRUCache<string, V>;
   /** When each account was last dropped, kept as long as a read could still be in flight. */
   private readonly droppedAt: LRUCache<string, number>;
   /**
@@ -52,21 +59,21 @@ export class MemoryTagCache implements TagCache {
     return Date.now();
   }
 
-  async getMany(accounts: readonly string[]): Promise<Map<string, string[]>> {
-    const hits = new Map<string, string[]>();
+  async getMany(accounts: readonly string[]): Promise<Map<string, V>> {
+    const hits = new Map<string, V>();
     for (const account of accounts) {
-      const tags = this.entries.get(account);
-      if (tags) hits.set(account, tags);
+      const value = this.entries.get(account);
+      if (value) hits.set(account, value);
     }
     return hits;
   }
 
-  async setMany(entries: ReadonlyMap<string, string[]>, readStartedAt: number): Promise<void> {
+  async setMany(entries: ReadonlyMap<string, V>, readStartedAt: number): Promise<void> {
     if (readStartedAt <= this.forgottenDropAt) return;
-    for (const [account, tags] of entries) {
+    for (const [account, value] of entries) {
       const dropped = this.droppedAt.get(account);
       if (dropped !== undefined && dropped >= readStartedAt) continue;
-      this.entries.set(account, tags);
+      this.entries.set(account, value);
     }
   }
 
@@ -82,3 +89,6 @@ export class MemoryTagCache implements TagCache {
     return 'memory';
   }
 }
+
+/** The in-process tag cache. */
+export class MemoryTagCache extends MemoryAccountCache<string[]> {}

@@ -8,9 +8,7 @@
  *   however late a call arrives at the upstream, no window can hold more than
  *   `limit` arrivals. The slots are a sorted set scored by when each frees: a
  *   call in flight holds a lease (freed by its end, or by the lease running out
- *   if its process died), an ended call frees one window after its end. A
- *   caller that cannot report ends (`acquire`) is taken to have arrived within
- *   a small margin of its grant.
+ *   if its process died), an ended call frees one window after its end.
  * - Calls are spaced: up to `burst` back to back, then one per window / limit
  *   (GCRA: one key holds when the next call is due), so a fleet under load
  *   spends the budget evenly and each call leaves with a full batch.
@@ -28,11 +26,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { SlidingWindowBudget, WINDOW_MARGIN_MS, WINDOW_MS, type BudgetSlot, type RateBudget } from './budget.js';
+import { CLOCK_MARGIN_MS, SlidingWindowBudget, WINDOW_MS, type BudgetSlot, type RateBudget } from './budget.js';
 import { RedisLink } from './redis.js';
-
-/** Added to the window after a reported end: Redis stamps the end after the answer came back, so rounding is all it covers. */
-const END_MARGIN_MS = 5;
 /** How long a call in flight may hold its slot when its process never reports its end (it died). */
 const DEFAULT_LEASE_MS = 10_000;
 
@@ -94,13 +89,13 @@ export interface RedisBudgetOptions {
   leaseMs?: number;
   /** Default `tim-tags:{sdkappid}`; the braces keep an app's keys in one Redis Cluster slot. */
   keyPrefix?: string;
+  /** The upstream command whose budget this is (TIM limits each on its own); its keys carry the name. */
+  command?: string;
   commandTimeoutMs?: number;
 }
 
 interface Waiter {
   deadline: number;
-  /** Whether the caller reports the call's end (`acquireSlot`), or the slot is held a fixed time (`acquire`). */
-  reports: boolean;
   resolve(slot: BudgetSlot | null): void;
   done: boolean;
   timer: NodeJS.Timeout;
@@ -111,7 +106,8 @@ export class RedisRateBudget implements RateBudget {
   readonly fallback: SlidingWindowBudget;
   private readonly slotsKey: string;
   private readonly paceKey: string;
-  private readonly windowMs = WINDOW_MS + END_MARGIN_MS;
+  // Redis stamps the end after the answer came back, so clock rounding is all the margin covers.
+  private readonly windowMs = WINDOW_MS + CLOCK_MARGIN_MS;
   private readonly intervalMs: number;
   private readonly burst: number;
   private readonly leaseMs: number;
@@ -124,33 +120,39 @@ export class RedisRateBudget implements RateBudget {
   private wake: (() => void) | null = null;
   private closed = false;
 
+  /** A budget on a Redis connection of its own, closed with it. */
   static async connect(opts: RedisBudgetOptions): Promise<RedisRateBudget> {
-    if (!Number.isInteger(opts.limit) || opts.limit < 1)
-      throw new RangeError(`budget limit must be a positive integer, got ${opts.limit}`);
-    const share = Math.max(1, Math.floor(opts.limit / Math.max(1, opts.replicas)));
     const link = await RedisLink.open({
       url: opts.url,
       service: 'rate budget',
       log: opts.log,
-      fallback: `the rate budget falls back to this process's share, ${share} calls per second`,
+      fallback: `the rate budget falls back to this process's share, ${shareOf(opts)} calls per second`,
       commandTimeoutMs: opts.commandTimeoutMs,
     });
-    return new RedisRateBudget(opts, link, share);
+    return new RedisRateBudget(opts, link, true);
+  }
+
+  /** A budget on a connection it shares with others (one per command); the link's owner closes it. */
+  static onLink(opts: RedisBudgetOptions, link: RedisLink): RedisRateBudget {
+    return new RedisRateBudget(opts, link, false);
   }
 
   private constructor(
     private readonly opts: RedisBudgetOptions,
     private readonly link: RedisLink,
-    share: number,
+    private readonly ownsLink: boolean,
   ) {
+    if (!Number.isInteger(opts.limit) || opts.limit < 1)
+      throw new RangeError(`budget limit must be a positive integer, got ${opts.limit}`);
     const prefix = opts.keyPrefix ?? `tim-tags:{${opts.sdkappid}}`;
-    this.slotsKey = `${prefix}:budget`;
-    this.paceKey = `${prefix}:budget:pace`;
+    const name = opts.command ? `budget:${opts.command}` : 'budget';
+    this.slotsKey = `${prefix}:${name}`;
+    this.paceKey = `${prefix}:${name}:pace`;
     this.intervalMs = this.windowMs / opts.limit;
     this.burst = opts.burst ?? Math.ceil(opts.limit / 10);
     this.leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
     this.keyTtlMs = Math.ceil(this.leaseMs + this.windowMs);
-    this.fallback = SlidingWindowBudget.paced(share);
+    this.fallback = SlidingWindowBudget.paced(shareOf(opts));
     link.redis.defineCommand('timTagsAcquireSlot', { numberOfKeys: 2, lua: ACQUIRE_SCRIPT });
     link.redis.defineCommand('timTagsEndSlot', { numberOfKeys: 1, lua: END_SCRIPT });
   }
@@ -160,13 +162,8 @@ export class RedisRateBudget implements RateBudget {
     return this.link.problem ? this.fallback.limit : this.opts.limit;
   }
 
-  /** A grant whose end nobody reports (not used by the scheduler): held as if the call arrived within WINDOW_MARGIN_MS. */
-  async acquire(deadline: number): Promise<boolean> {
-    return (await this.take(deadline, false)) !== null;
-  }
-
   acquireSlot(deadline: number): Promise<BudgetSlot | null> {
-    return this.take(deadline, true);
+    return this.take(deadline);
   }
 
   describe(): string {
@@ -180,16 +177,15 @@ export class RedisRateBudget implements RateBudget {
     for (const w of this.waiters.splice(0)) w.resolve(null);
     this.wake?.();
     await this.fallback.close();
-    await this.link.close();
+    if (this.ownsLink) await this.link.close();
   }
 
-  private take(deadline: number, reports: boolean): Promise<BudgetSlot | null> {
+  private take(deadline: number): Promise<BudgetSlot | null> {
     if (this.closed || Date.now() > deadline) return Promise.resolve(null);
-    if (!this.link.usable && this.waiters.length === 0) return this.fromFallback(deadline, reports);
+    if (!this.link.usable && this.waiters.length === 0) return this.fallback.acquireSlot(deadline);
     return new Promise((resolve) => {
       const waiter: Waiter = {
         deadline,
-        reports,
         done: false,
         resolve: (slot) => {
           if (waiter.done) {
@@ -221,14 +217,13 @@ export class RedisRateBudget implements RateBudget {
         const member = `${this.memberPrefix}:${++this.grants}`;
         let wait: number;
         try {
-          // A call whose end nobody reports is taken to have ended once it surely arrived.
-          wait = await this.askRedis(member, head.reports ? this.leaseMs : WINDOW_MARGIN_MS + this.windowMs);
+          wait = await this.askRedis(member, this.leaseMs);
         } catch {
           continue; // the link is now in an outage: the next turn hands the queue to the fallback
         }
         if (wait === 0) {
           this.waiters.shift();
-          head.resolve(head.reports ? this.slot(member) : UNREPORTED);
+          head.resolve(this.slot(member));
           continue;
         }
         // A slot in flight frees a window after its call ends at the soonest, so wait no longer
@@ -271,16 +266,11 @@ export class RedisRateBudget implements RateBudget {
     };
   }
 
-  private fromFallback(deadline: number, reports: boolean): Promise<BudgetSlot | null> {
-    if (reports) return this.fallback.acquireSlot(deadline);
-    return this.fallback.acquire(deadline).then((granted) => (granted ? UNREPORTED : null));
-  }
-
   /** Redis is away: everyone waiting takes a slot of the local share instead, in the same order. */
   private handOverToFallback(): void {
     for (const w of this.waiters.splice(0)) {
       if (w.done) continue;
-      void this.fromFallback(w.deadline, w.reports).then(w.resolve);
+      void this.fallback.acquireSlot(w.deadline).then(w.resolve);
     }
   }
 
@@ -300,8 +290,10 @@ export class RedisRateBudget implements RateBudget {
 /** setTimeout's longest delay; a longer one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** What `acquire` hands out: a grant held a fixed time, with nothing to report. */
-const UNREPORTED: BudgetSlot = { ended() {}, unused() {} };
+/** This process's share of the fleet's limit, for the fallback. */
+function shareOf(opts: RedisBudgetOptions): number {
+  return Math.max(1, Math.floor(opts.limit / Math.max(1, opts.replicas)));
+}
 
 function commands(redis: unknown): BudgetCommands {
   return redis as BudgetCommands;

@@ -1,5 +1,6 @@
 /**
- * The shared tag cache (REDIS_URL with TAGS_CACHE_TTL_MS): every gateway
+ * The shared account cache (REDIS_URL with TAGS_CACHE_TTL_MS), one per read
+ * command (tags, attributes, under their own keys): every gateway
  * process of one app reads and fills one set of entries, and a write through
  * any of them drops its users' entries for all.
  *
@@ -15,7 +16,8 @@
  * cache again.
  */
 import type { Logger } from 'pino';
-import { DROP_MEMORY_MS, type TagCache } from './cache.js';
+import type { Attrs } from '../tim/wire.js';
+import { DROP_MEMORY_MS, type AccountCache } from './cache.js';
 import { RedisLink, RedisUnavailableError, redisTimeMs } from './redis.js';
 
 /** How long a drop's tombstone lasts: longer than any read may take (see DROP_MEMORY_MS). */
@@ -65,7 +67,33 @@ export interface RedisCacheOptions {
   commandTimeoutMs?: number;
 }
 
-export class RedisTagCache implements TagCache {
+/** What one cache keeps: its keys' names and how a stored value is read back (undefined: not a value). */
+export interface CachedKind<V> {
+  /** The key segment of values (`tags`, `attrs`) and of tombstones (`dropped`, `attrs-dropped`). */
+  values: string;
+  tombstones: string;
+  parse(value: unknown): V | undefined;
+}
+
+export const TAGS_KIND: CachedKind<string[]> = {
+  values: 'tags',
+  tombstones: 'dropped',
+  parse: (tags) => (Array.isArray(tags) && tags.every((t) => typeof t === 'string') ? tags : undefined),
+};
+
+export const ATTRS_KIND: CachedKind<Attrs> = {
+  values: 'attrs',
+  tombstones: 'attrs-dropped',
+  parse: (attrs) =>
+    typeof attrs === 'object' &&
+    attrs !== null &&
+    !Array.isArray(attrs) &&
+    Object.values(attrs).every((v) => typeof v === 'string')
+      ? (attrs as Attrs)
+      : undefined,
+};
+
+export class RedisAccountCache<V> implements AccountCache<V> {
   private readonly prefix: string;
   /** Accounts whose drop failed while Redis was away. */
   private readonly owed = new Set<string>();
@@ -74,20 +102,21 @@ export class RedisTagCache implements TagCache {
   /** The owed drops being made now, if any. */
   private settling: Promise<void> | null = null;
 
-  static async connect(opts: RedisCacheOptions): Promise<RedisTagCache> {
+  static async connect<V>(opts: RedisCacheOptions, kind: CachedKind<V>): Promise<RedisAccountCache<V>> {
     const link = await RedisLink.open({
       url: opts.url,
-      service: 'tag cache',
+      service: `${kind.values} cache`,
       log: opts.log,
-      fallback: 'serving without the shared tag cache',
+      fallback: `serving without the shared ${kind.values} cache`,
       commandTimeoutMs: opts.commandTimeoutMs,
     });
-    return new RedisTagCache(opts, link);
+    return new RedisAccountCache(opts, link, kind);
   }
 
   private constructor(
     private readonly opts: RedisCacheOptions,
     private readonly link: RedisLink,
+    private readonly kind: CachedKind<V>,
   ) {
     this.prefix = opts.keyPrefix ?? `tim-tags:{${opts.sdkappid}}`;
     link.redis.defineCommand('timTagsDrop', { lua: DROP_SCRIPT });
@@ -99,8 +128,8 @@ export class RedisTagCache implements TagCache {
     return redisTimeMs(await this.link.run((redis) => redis.time()));
   }
 
-  async getMany(accounts: readonly string[]): Promise<Map<string, string[]>> {
-    const hits = new Map<string, string[]>();
+  async getMany(accounts: readonly string[]): Promise<Map<string, V>> {
+    const hits = new Map<string, V>();
     if (accounts.length === 0) return hits;
     let values: Array<string | null>;
     try {
@@ -111,13 +140,13 @@ export class RedisTagCache implements TagCache {
       throw err;
     }
     accounts.forEach((account, i) => {
-      const tags = parseTags(values[i]);
-      if (tags) hits.set(account, tags);
+      const value = this.parse(values[i]);
+      if (value !== undefined) hits.set(account, value);
     });
     return hits;
   }
 
-  async setMany(entries: ReadonlyMap<string, string[]>, readStartedAt: number): Promise<void> {
+  async setMany(entries: ReadonlyMap<string, V>, readStartedAt: number): Promise<void> {
     if (entries.size === 0) return;
     try {
       await this.settleOwed();
@@ -156,11 +185,20 @@ export class RedisTagCache implements TagCache {
   }
 
   private tagsKey(account: string): string {
-    return `${this.prefix}:tags:${account}`;
+    return `${this.prefix}:${this.kind.values}:${account}`;
   }
 
   private droppedKey(account: string): string {
-    return `${this.prefix}:dropped:${account}`;
+    return `${this.prefix}:${this.kind.tombstones}:${account}`;
+  }
+
+  private parse(value: string | null | undefined): V | undefined {
+    if (value == null) return undefined;
+    try {
+      return this.kind.parse(JSON.parse(value));
+    } catch {
+      return undefined;
+    }
   }
 
   private async drop(accounts: string[]): Promise<void> {
@@ -212,7 +250,7 @@ export class RedisTagCache implements TagCache {
       for (const account of accounts) this.owed.delete(account);
       this.opts.log.info(
         { accounts: accounts.length },
-        'tag cache: dropped the entries of writes made while Redis was away',
+        `${this.kind.values} cache: dropped the entries of writes made while Redis was away`,
       );
     }
   }
@@ -222,13 +260,15 @@ export class RedisTagCache implements TagCache {
     let cursor = '0';
     do {
       const [next, keys] = await this.link.run((redis) =>
-        redis.scan(cursor, 'MATCH', `${this.prefix}:tags:*`, 'COUNT', CHUNK),
+        redis.scan(cursor, 'MATCH', `${this.prefix}:${this.kind.values}:*`, 'COUNT', CHUNK),
       );
       cursor = next;
-      const accounts = keys.map((k) => k.slice(`${this.prefix}:tags:`.length));
+      const accounts = keys.map((k) => k.slice(`${this.prefix}:${this.kind.values}:`.length));
       if (accounts.length > 0) await this.drop(accounts);
     } while (cursor !== '0');
-    this.opts.log.info('tag cache: emptied after more writes while Redis was away than could be remembered');
+    this.opts.log.info(
+      `${this.kind.values} cache: emptied after more writes while Redis was away than could be remembered`,
+    );
   }
 }
 
@@ -236,15 +276,11 @@ function commands(redis: unknown): CacheCommands {
   return redis as CacheCommands;
 }
 
-function parseTags(value: string | null | undefined): string[] | undefined {
-  if (value == null) return undefined;
-  try {
-    const tags: unknown = JSON.parse(value);
-    return Array.isArray(tags) && tags.every((t) => typeof t === 'string') ? tags : undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** The shared tag cache. */
+export type RedisTagCache = RedisAccountCache<string[]>;
+export const RedisTagCache = {
+  connect: (opts: RedisCacheOptions): Promise<RedisTagCache> => RedisAccountCache.connect(opts, TAGS_KIND),
+};
 
 function chunks<T>(items: T[], size = CHUNK): T[][] {
   const out: T[][] = [];

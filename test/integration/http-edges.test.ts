@@ -245,10 +245,10 @@ describe('request targets and Host', () => {
 
 describe('an internal failure', () => {
   it('is masked without its stack even when NODE_ENV=development (yoga would otherwise add it to the answer)', async () => {
-    const scheduler = rig.gateway.services.scheduler;
-    const getTags = scheduler.getTags;
+    const tags = rig.gateway.services.upstream.tags;
+    const get = tags.get;
     const before = process.env.NODE_ENV;
-    scheduler.getTags = async () => {
+    tags.get = async () => {
       throw new Error('internal bug with a secret in its message');
     };
     process.env.NODE_ENV = 'development';
@@ -259,7 +259,7 @@ describe('an internal failure', () => {
       expect(res.body).not.toMatch(/stack|secret|\.ts:\d+/);
     } finally {
       process.env.NODE_ENV = before;
-      scheduler.getTags = getTags;
+      tags.get = get;
     }
   });
 });

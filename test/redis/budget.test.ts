@@ -4,6 +4,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RedisRateBudget, type RedisBudgetOptions } from '../../src/upstream/redis-budget.js';
 import { mostInWindow } from '../../src/emulator/index.js';
 import { dropRedisKeys, freePort, uniqueSdkappid } from '../helpers/process.js';
+import type { BudgetSlot } from '../../src/upstream/budget.js';
+import { redisBudgets } from '../../src/upstream/budgets.js';
+
+/** Takes a slot and ends its call at once (the fastest answer there is); whether one was granted. */
+async function endedAtOnce(budget: { acquireSlot(deadline: number): Promise<BudgetSlot | null> }, deadline: number) {
+  const slot = await budget.acquireSlot(deadline);
+  slot?.ended();
+  return slot !== null;
+}
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -70,7 +79,7 @@ describe('RedisRateBudget against a real Redis', () => {
     expect(calls.length).toBeLessThanOrEqual(3 * limit);
   });
 
-  it('grants at most `limit` in any sliding second to callers that cannot report ends, and keeps granting', async () => {
+  it('grants at most `limit` in any sliding second to callers whose calls end at once, and keeps granting', async () => {
     const sdkappid = uniqueSdkappid();
     const limit = 10;
     const clients = await Promise.all([1, 2, 3, 4].map(() => budget({ sdkappid, limit, burst: limit })));
@@ -79,7 +88,7 @@ describe('RedisRateBudget against a real Redis', () => {
     const outcomes = await Promise.all(
       clients.flatMap((client) =>
         Array.from({ length: 30 }, async () => {
-          const ok = await client.acquire(deadline);
+          const ok = await endedAtOnce(client, deadline);
           if (ok) granted.push(Date.now());
           return Date.now();
         }),
@@ -97,7 +106,9 @@ describe('RedisRateBudget against a real Redis', () => {
     const [one, other] = await Promise.all([budget({ sdkappid, limit: 20 }), budget({ sdkappid, limit: 20 })]);
     const started = Date.now();
     const deadline = started + 5000;
-    const results = await Promise.all([1, 2, 3].flatMap(() => [one!.acquire(deadline), other!.acquire(deadline)]));
+    const results = await Promise.all(
+      [1, 2, 3].flatMap(() => [endedAtOnce(one!, deadline), endedAtOnce(other!, deadline)]),
+    );
     expect(results.every(Boolean)).toBe(true);
     // Two back to back, then one per 50 ms: the sixth leaves about 200 ms after the first.
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
@@ -108,14 +119,14 @@ describe('RedisRateBudget against a real Redis', () => {
     const a = await budget({ sdkappid: uniqueSdkappid(), limit: 3, burst: 3 });
     const b = await budget({ sdkappid: uniqueSdkappid(), limit: 3, burst: 3 });
     const soon = Date.now() + 100;
-    const results = await Promise.all([...Array(4)].flatMap(() => [a.acquire(soon), b.acquire(soon)]));
+    const results = await Promise.all([...Array(4)].flatMap(() => [endedAtOnce(a, soon), endedAtOnce(b, soon)]));
     expect(results.filter(Boolean)).toHaveLength(6);
   });
 
   it('resolves null at once when the next slot comes after the deadline', async () => {
     const b = await budget({ sdkappid: uniqueSdkappid(), limit: 2, burst: 2 });
     expect(await b.acquireSlot(Date.now() + 5000)).not.toBeNull();
-    expect(await b.acquire(Date.now() + 5000)).toBe(true);
+    expect(await endedAtOnce(b, Date.now() + 5000)).toBe(true);
     const asked = Date.now();
     expect(await b.acquireSlot(asked + 300)).toBeNull();
     expect(Date.now() - asked).toBeLessThan(250);
@@ -181,7 +192,7 @@ describe('RedisRateBudget without Redis', () => {
     expect(b.limit).toBe(33);
     expect(b.describe()).toBe('local fallback (33 calls per second): Redis unreachable');
     const soon = Date.now() + 1000;
-    const results = await Promise.all([...Array(40)].map(() => b.acquire(soon)));
+    const results = await Promise.all([...Array(40)].map(() => endedAtOnce(b, soon)));
     expect(results.filter(Boolean).length).toBeGreaterThanOrEqual(1);
     expect(results.filter(Boolean).length).toBeLessThanOrEqual(33);
     expect(await b.acquireSlot(Date.now() + 1000)).not.toBeNull();
@@ -202,5 +213,36 @@ describe('RedisRateBudget without Redis', () => {
     });
     opened.push(b);
     expect(b.limit).toBe(1);
+  });
+});
+
+describe('redisBudgets: one fleet budget per command', () => {
+  it('keys each command on its own, so one command spent leaves the others whole', async () => {
+    const sdkappid = uniqueSdkappid();
+    apps.push(sdkappid);
+    const gateways = await Promise.all(
+      [1, 2].map(() =>
+        redisBudgets({ url: REDIS_URL, sdkappid, limit: 3, replicas: 1, burst: 3, log: recordingLogger().log }),
+      ),
+    );
+    try {
+      const soon = Date.now() + 300;
+      // Two gateways share im_get_tag's three slots between them...
+      const tags = await Promise.all(
+        gateways.flatMap((g) => [1, 2].map(() => endedAtOnce(g.forCommand('im_get_tag'), soon))),
+      );
+      expect(tags.filter(Boolean)).toHaveLength(3);
+      // ...and im_get_attr and im_add_tag still have all of theirs.
+      for (const command of ['im_get_attr', 'im_add_tag'] as const) {
+        const granted = await Promise.all(
+          gateways.flatMap((g) => [1, 2].map(() => endedAtOnce(g.forCommand(command), soon))),
+        );
+        expect(granted.filter(Boolean)).toHaveLength(3);
+      }
+      expect(gateways[0]!.forCommand('im_get_tag')).toBe(gateways[0]!.forCommand('im_get_tag'));
+      expect(gateways[0]!.describe()).toMatch(/^redis \(3 calls per second/);
+    } finally {
+      for (const g of gateways) await g.close();
+    }
   });
 });

@@ -2,7 +2,7 @@
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisTagCache } from '../../src/upstream/redis-cache.js';
+import { ATTRS_KIND, RedisAccountCache, RedisTagCache } from '../../src/upstream/redis-cache.js';
 import { dropRedisKeys, freePort, startRedisServer, uniqueSdkappid } from '../helpers/process.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -143,3 +143,25 @@ async function until(condition: () => boolean, withinMs = 10_000): Promise<void>
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+describe('the shared attribute cache', () => {
+  it('keeps attributes under keys of their own, and a drop through one gateway beats a slow read of another', async () => {
+    const connect = () =>
+      RedisAccountCache.connect({ url: REDIS_URL, sdkappid, ttlMs: 60_000, log: silent }, ATTRS_KIND);
+    const [one, two] = await Promise.all([connect(), connect()]);
+    try {
+      const slowRead = await one.beginRead();
+      await two.invalidate(['mia']); // a write through the other gateway, while the read was out
+      await one.setMany(new Map([['mia', { city: 'old' }]]), slowRead);
+      expect(await two.getMany(['mia'])).toEqual(new Map());
+      await one.setMany(new Map([['kim', { city: 'sz', plan: 'pro' }]]), await one.beginRead());
+      expect(await two.getMany(['kim'])).toEqual(new Map([['kim', { city: 'sz', plan: 'pro' }]]));
+      expect(await redis.exists(`${prefix}:attrs:kim`)).toBe(1);
+      expect(await redis.exists(`${prefix}:tags:kim`)).toBe(0);
+      await redis.set(`${prefix}:attrs:lena`, '["a list, not attributes"]', 'PX', 10_000);
+      expect(await two.getMany(['lena'])).toEqual(new Map());
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+});

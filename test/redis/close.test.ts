@@ -9,6 +9,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RedisTagCache } from '../../src/upstream/redis-cache.js';
 import { RedisRateBudget } from '../../src/upstream/redis-budget.js';
 import { dropRedisKeys, uniqueSdkappid } from '../helpers/process.js';
+import type { BudgetSlot } from '../../src/upstream/budget.js';
+/** Takes a slot and ends its call at once (the fastest answer there is); whether one was granted. */
+async function endedAtOnce(budget: { acquireSlot(deadline: number): Promise<BudgetSlot | null> }, deadline: number) {
+  const slot = await budget.acquireSlot(deadline);
+  slot?.ended();
+  return slot !== null;
+}
 
 const REDIS_PORT = 6379;
 const silent = pino({ level: 'silent' });
@@ -72,7 +79,7 @@ describe('closing while Redis does not answer', () => {
     const budget = await RedisRateBudget.connect({ url: proxy.url, sdkappid, limit: 10, replicas: 1, log: silent });
     const cache = await RedisTagCache.connect({ url: proxy.url, sdkappid, ttlMs: 10_000, log: silent });
     // Both in use over a live connection.
-    expect(await budget.acquire(Date.now() + 1000)).toBe(true);
+    expect(await endedAtOnce(budget, Date.now() + 1000)).toBe(true);
     expect(budget.describe()).toMatch(/^redis /);
     await cache.setMany(new Map([['a', ['x']]]), await cache.beginRead());
     expect(await cache.getMany(['a'])).toEqual(new Map([['a', ['x']]]));

@@ -1,7 +1,7 @@
 /** Issue 4: the local rate budget, on a fake clock. */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SlidingWindowBudget, WINDOW_MARGIN_MS, type BudgetSlot } from '../../src/upstream/budget.js';
+import { SlidingWindowBudget, type BudgetSlot } from '../../src/upstream/budget.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -79,7 +79,7 @@ describe('SlidingWindowBudget', () => {
     await budget.acquireSlot(T0 + 10_000);
     // Both in flight: the soonest a slot frees is a window from now.
     expect(await within(budget.acquireSlot(T0 + 999))).toBeNull();
-    expect(await within(budget.acquire(T0 + 500))).toBe(false);
+    expect(await within(budget.acquireSlot(T0 + 500))).toBeNull();
     expect(Date.now()).toBe(T0);
   });
 
@@ -135,12 +135,12 @@ describe('SlidingWindowBudget', () => {
     expect(grants[29]! - T0).toBeLessThanOrEqual(220);
   });
 
-  it('counts a plain acquire as a call that arrived within the jitter margin of its grant', async () => {
+  it('frees a slot whose call ended at once exactly one window after its end', async () => {
     const budget = new SlidingWindowBudget(1, 1000, clock);
-    expect(await budget.acquire(T0 + 10_000)).toBe(true);
-    const next = budget.acquire(T0 + 10_000);
-    expect(await within(next, 1000 + WINDOW_MARGIN_MS - 1)).toBe('pending');
-    expect(await within(next, 1)).toBe(true);
+    (await budget.acquireSlot(T0 + 10_000))!.ended();
+    const next = budget.acquireSlot(T0 + 10_000);
+    expect(await within(next, 999)).toBe('pending');
+    expect(await within(next, 1)).not.toBeNull();
   });
 
   it('reads deadlines (wall-clock times) right when its own steady clock and the wall clock disagree', async () => {
@@ -179,7 +179,8 @@ describe('SlidingWindowBudget', () => {
       patienceMs: fc.integer({ min: 0, max: 3000 }),
       /** How long the call takes; null: the caller makes no call with its slot. */
       durationMs: fc.option(fc.integer({ min: 0, max: 400 }), { nil: null }),
-      reportsEnd: fc.boolean(),
+      /** The call ends the moment it is granted (the fastest answer there is). */
+      endsAtOnce: fc.boolean(),
     });
     const stats = { calls: 0, refused: 0, full: 0 };
     await fc.assert(
@@ -198,14 +199,14 @@ describe('SlidingWindowBudget', () => {
           for (const c of callers) {
             await vi.advanceTimersByTimeAsync(c.gapMs);
             const deadline = Date.now() + c.patienceMs;
-            const granted = c.reportsEnd ? budget.acquireSlot(deadline) : budget.acquire(deadline);
             outcomes.push(
-              (granted as Promise<BudgetSlot | boolean | null>).then((slot) => {
+              budget.acquireSlot(deadline).then((slot) => {
                 const at = Date.now();
                 if (at > deadline + 1) late.push(`answered at ${at - deadline} ms past its deadline`);
                 if (!slot) return;
-                if (slot === true) {
-                  calls.push({ grantedAt: at, endedAt: at + WINDOW_MARGIN_MS });
+                if (c.endsAtOnce) {
+                  calls.push({ grantedAt: at, endedAt: at });
+                  slot.ended();
                   return;
                 }
                 if (c.durationMs === null) {

@@ -1,7 +1,7 @@
 /**
- * Issue 4: the upstream scheduler on its own, over a real TIM client and a
- * real emulator: coalescing, deadlines, the budget per attempt, retries, the
- * circuit, partial failure.
+ * Issue 4: the upstream layer on its own (lookup queue, attempt loop, writes),
+ * over a real TIM client and a real emulator: coalescing, deadlines, the
+ * budget per attempt, retries, the circuit, partial failure.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -15,7 +15,18 @@ import { AdminSigner } from '../../src/tim/usersig.js';
 import { SlidingWindowBudget, type BudgetSlot, type RateBudget } from '../../src/upstream/budget.js';
 import { Circuit } from '../../src/upstream/circuit.js';
 import { RateLimitedError } from '../../src/upstream/errors.js';
-import { UpstreamScheduler, type TagResult } from '../../src/upstream/scheduler.js';
+import type { Budgets } from '../../src/upstream/budgets.js';
+import type { Lookup } from '../../src/upstream/lookup-queue.js';
+import { Upstream } from '../../src/upstream/upstream.js';
+
+type TagResult = Lookup<string[]>;
+
+/** One budget for every command: these tests count one command's calls. */
+const sharedBudget = (budget: RateBudget): Budgets => ({
+  forCommand: () => budget,
+  describe: () => budget.describe(),
+  close: async () => {},
+});
 
 const SDKAPPID = 1400077777;
 const ADMIN = 'administrator';
@@ -31,9 +42,6 @@ class CountingBudget implements RateBudget {
   constructor(readonly inner: SlidingWindowBudget) {}
   get limit(): number {
     return this.inner.limit;
-  }
-  acquire(deadline: number): Promise<boolean> {
-    return this.inner.acquire(deadline);
   }
   async acquireSlot(deadline: number): Promise<BudgetSlot | null> {
     const slot = await this.inner.acquireSlot(deadline);
@@ -60,7 +68,7 @@ class CountingBudget implements RateBudget {
 
 interface Setup {
   emulator: TimEmulator;
-  scheduler: UpstreamScheduler;
+  upstream: Upstream;
   budget: CountingBudget;
 }
 
@@ -95,9 +103,9 @@ async function setup(
     timeoutMs: opts.timeoutMs ?? 5000,
   });
   const budget = new CountingBudget(SlidingWindowBudget.paced(opts.limit ?? 100));
-  const scheduler = new UpstreamScheduler({
+  const upstream = new Upstream({
     client,
-    budget,
+    budgets: sharedBudget(budget),
     log: pino({ level: 'silent' }),
     circuit: opts.circuit,
     coalesce: opts.coalesce,
@@ -108,7 +116,7 @@ async function setup(
     client.close();
     await emulator.close();
   });
-  return { emulator, scheduler, budget };
+  return { emulator, upstream, budget };
 }
 
 const gets = (emulator: TimEmulator) => emulator.calls.filter((c) => c.command === 'im_get_tag');
@@ -117,20 +125,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('coalescing', () => {
   it('sends the lookups of many callers in one turn as one call, and gives each caller only its own', async () => {
-    const { emulator, scheduler } = await setup();
+    const { emulator, upstream } = await setup();
     const deadline = Date.now() + 5000;
-    const results = await Promise.all(ids(30).map((a) => scheduler.getTags([a], deadline)));
+    const results = await Promise.all(ids(30).map((a) => upstream.tags.get([a], deadline)));
     expect(results).toEqual(ids(30).map((_, i) => [tagsOf(i)]));
     expect(gets(emulator)).toHaveLength(1);
     expect(gets(emulator)[0]!.accounts.sort()).toEqual(ids(30).sort());
   });
 
   it('cuts the queue into calls of at most 100 distinct accounts, each account once', async () => {
-    const { emulator, scheduler } = await setup();
+    const { emulator, upstream } = await setup();
     const deadline = Date.now() + 5000;
     // Five callers with overlapping ids: 250 distinct accounts in all.
     const asks = [ids(100, 0), ids(100, 50), ids(100, 100), ids(100, 150), ids(50, 200)];
-    const results = await Promise.all(asks.map((a) => scheduler.getTags(a, deadline)));
+    const results = await Promise.all(asks.map((a) => upstream.tags.get(a, deadline)));
     results.forEach((r, k) => expect(r).toEqual(asks[k]!.map((a) => tagsOf(Number(a.slice(1))))));
     const calls = gets(emulator);
     expect(calls.map((c) => c.accounts.length).sort((x, y) => y - x)).toEqual([100, 100, 50]);
@@ -140,11 +148,11 @@ describe('coalescing', () => {
   });
 
   it('never adds a lookup to a call already sent: it leaves in the next call', async () => {
-    const { emulator, scheduler } = await setup({ emulator: { latencyMs: 150 } });
+    const { emulator, upstream } = await setup({ emulator: { latencyMs: 150 } });
     const deadline = Date.now() + 5000;
-    const first = scheduler.getTags(['a1'], deadline);
+    const first = upstream.tags.get(['a1'], deadline);
     await sleep(40); // the first call is on its way
-    const second = scheduler.getTags(['a1', 'a2'], deadline);
+    const second = upstream.tags.get(['a1', 'a2'], deadline);
     expect(await first).toEqual([tagsOf(1)]);
     expect(await second).toEqual([tagsOf(1), tagsOf(2)]);
     const calls = gets(emulator);
@@ -152,18 +160,18 @@ describe('coalescing', () => {
   });
 
   it('starts again after the queue ran dry', async () => {
-    const { emulator, scheduler } = await setup();
-    expect(await scheduler.getTags(['a3'], Date.now() + 2000)).toEqual([tagsOf(3)]);
+    const { emulator, upstream } = await setup();
+    expect(await upstream.tags.get(['a3'], Date.now() + 2000)).toEqual([tagsOf(3)]);
     await sleep(50);
-    expect(await scheduler.getTags(['a4'], Date.now() + 2000)).toEqual([tagsOf(4)]);
+    expect(await upstream.tags.get(['a4'], Date.now() + 2000)).toEqual([tagsOf(4)]);
     expect(gets(emulator)).toHaveLength(2);
-    expect(scheduler.queuedAccounts).toBe(0);
+    expect(upstream.queuedAccounts).toBe(0);
   });
 
   it('without coalescing, sends each caller its own calls, still through the budget', async () => {
-    const { emulator, scheduler, budget } = await setup({ coalesce: false });
+    const { emulator, upstream, budget } = await setup({ coalesce: false });
     const deadline = Date.now() + 5000;
-    const results = await Promise.all(ids(5).map((a) => scheduler.getTags([a], deadline)));
+    const results = await Promise.all(ids(5).map((a) => upstream.tags.get([a], deadline)));
     expect(results).toEqual(ids(5).map((_, i) => [tagsOf(i)]));
     expect(gets(emulator)).toHaveLength(5);
     expect(budget.granted).toBe(5);
@@ -173,29 +181,29 @@ describe('coalescing', () => {
 
 describe('deadlines', () => {
   it('fails at once, with no call, a lookup whose queue cannot leave before its deadline', async () => {
-    const { emulator, scheduler } = await setup({ limit: 1 });
+    const { emulator, upstream } = await setup({ limit: 1 });
     const started = Date.now();
     // 300 accounts are three calls: at one call a second, two seconds; the deadline is half of one.
-    const results = await scheduler.getTags(ids(300), started + 500);
+    const results = await upstream.tags.get(ids(300), started + 500);
     expect(Date.now() - started).toBeLessThan(100);
     expect(results.every((r) => r instanceof RateLimitedError)).toBe(true);
     expect(gets(emulator)).toHaveLength(0);
-    expect(scheduler.queuedAccounts).toBe(0);
+    expect(upstream.queuedAccounts).toBe(0);
   });
 
   it('fails a lookup whose deadline has passed without a call', async () => {
-    const { emulator, scheduler } = await setup();
-    const results = await scheduler.getTags(['a1'], Date.now() - 1);
+    const { emulator, upstream } = await setup();
+    const results = await upstream.tags.get(['a1'], Date.now() - 1);
     expect(results[0]).toBeInstanceOf(RateLimitedError);
     expect(gets(emulator)).toHaveLength(0);
   });
 
   it('fails fast the queued lookups due before the next slot, and keeps the others in line', async () => {
-    const { emulator, scheduler } = await setup({ limit: 1 });
-    expect(await scheduler.getTags(['a1'], Date.now() + 5000)).toEqual([tagsOf(1)]); // the one slot of this second
+    const { emulator, upstream } = await setup({ limit: 1 });
+    expect(await upstream.tags.get(['a1'], Date.now() + 5000)).toEqual([tagsOf(1)]); // the one slot of this second
     const started = Date.now();
-    const hurried = scheduler.getTags(['a2'], started + 300).then((r) => ({ r, ms: Date.now() - started }));
-    const patient = scheduler.getTags(['a3'], started + 4000).then((r) => ({ r, ms: Date.now() - started }));
+    const hurried = upstream.tags.get(['a2'], started + 300).then((r) => ({ r, ms: Date.now() - started }));
+    const patient = upstream.tags.get(['a3'], started + 4000).then((r) => ({ r, ms: Date.now() - started }));
     const h = await hurried;
     expect(h.r[0]).toBeInstanceOf(RateLimitedError);
     expect(h.ms).toBeLessThan(300);
@@ -203,14 +211,14 @@ describe('deadlines', () => {
     expect(p.r).toEqual([tagsOf(3)]);
     expect(p.ms).toBeGreaterThan(600); // it waited for the window to pass
     expect(gets(emulator).map((c) => c.accounts)).toEqual([['a1'], ['a3']]);
-    expect(scheduler.queuedAccounts).toBe(0);
+    expect(upstream.queuedAccounts).toBe(0);
   });
 
   it('answers by the deadline however long the upstream hangs, and frees every slot', async () => {
-    const { emulator, scheduler, budget } = await setup({ timeoutMs: 10_000 });
+    const { emulator, upstream, budget } = await setup({ timeoutMs: 10_000 });
     emulator.injectFault({ hangMs: 3000 }, { count: 5 });
     const started = Date.now();
-    const [result] = await scheduler.getTags(['a1'], started + 600);
+    const [result] = await upstream.tags.get(['a1'], started + 600);
     const took = Date.now() - started;
     expect(result).toBeInstanceOf(TimError);
     expect((result as TimError).kind).toBe('unavailable');
@@ -224,9 +232,9 @@ describe('deadlines', () => {
 
 describe('retries', () => {
   it('takes a budget slot for every attempt, and reports each one ended', async () => {
-    const { emulator, scheduler, budget } = await setup();
+    const { emulator, upstream, budget } = await setup();
     emulator.injectFault({ errorCode: 91000 }, { count: 2 });
-    expect(await scheduler.getTags(['a5'], Date.now() + 5000)).toEqual([tagsOf(5)]);
+    expect(await upstream.tags.get(['a5'], Date.now() + 5000)).toEqual([tagsOf(5)]);
     expect(gets(emulator).map((c) => c.errorCode)).toEqual([91000, 91000, 0]);
     expect(budget.granted).toBe(3);
     expect(budget.ended).toBe(3);
@@ -235,11 +243,11 @@ describe('retries', () => {
 
   it('signs a new UserSig after 70001 and tries once more', async () => {
     let now = Date.now();
-    const { emulator, scheduler } = await setup({ signerClock: () => now });
-    expect(await scheduler.getTags(['a1'], Date.now() + 5000)).toEqual([tagsOf(1)]);
+    const { emulator, upstream } = await setup({ signerClock: () => now });
+    expect(await upstream.tags.get(['a1'], Date.now() + 5000)).toEqual([tagsOf(1)]);
     now += 5000; // a later signing time makes a different sig
     emulator.injectFault({ errorCode: 70001 }, { count: 1 });
-    expect(await scheduler.getTags(['a2'], Date.now() + 5000)).toEqual([tagsOf(2)]);
+    expect(await upstream.tags.get(['a2'], Date.now() + 5000)).toEqual([tagsOf(2)]);
     const [first, expired, retried] = gets(emulator);
     expect(expired!.errorCode).toBe(70001);
     expect(expired!.query.usersig).toBe(first!.query.usersig);
@@ -248,17 +256,21 @@ describe('retries', () => {
   });
 
   it('gives up on 70001 after one new UserSig', async () => {
-    const { emulator, scheduler } = await setup();
+    const { emulator, upstream } = await setup();
     emulator.injectFault({ errorCode: 70001 }, { count: 5 });
-    const [result] = await scheduler.getTags(['a1'], Date.now() + 5000);
+    const [result] = await upstream.tags.get(['a1'], Date.now() + 5000);
     expect(codeOf(result!)).toBe(70001);
     expect(gets(emulator)).toHaveLength(2);
   });
 
   it('retries writes too', async () => {
-    const { emulator, scheduler } = await setup();
+    const { emulator, upstream } = await setup();
     emulator.injectFault({ httpStatus: 503, command: 'im_add_tag' }, { count: 1 });
-    const outcomes = await scheduler.write('im_add_tag', [[{ To_Account: 'a1', Tags: ['new'] }]], Date.now() + 5000);
+    const outcomes = await upstream.writes.send(
+      'im_add_tag',
+      [{ UserTags: [{ To_Account: 'a1', Tags: ['new'] }] }],
+      Date.now() + 5000,
+    );
     expect(outcomes).toEqual([{ accounts: ['a1'], accountErrors: new Map() }]);
     expect(emulator.calls.filter((c) => c.command === 'im_add_tag').map((c) => c.httpStatus)).toEqual([503, 200]);
     expect(emulator.store.getTags('a1')).toContain('new');
@@ -267,9 +279,9 @@ describe('retries', () => {
 
 describe('partial failure', () => {
   it('fails only the accounts of the call that failed', async () => {
-    const { emulator, scheduler } = await setup();
+    const { emulator, upstream } = await setup();
     emulator.injectFault({ errorCode: 90009, command: 'im_get_tag' }, { skip: 1, count: 1 });
-    const results = await scheduler.getTags(ids(250), Date.now() + 5000);
+    const results = await upstream.tags.get(ids(250), Date.now() + 5000);
     const calls = gets(emulator);
     expect(calls).toHaveLength(3);
     const failedCall = calls.find((c) => c.errorCode !== 0)!;
@@ -304,8 +316,12 @@ describe('unreadable answers', () => {
       client.close();
       await upstream.close();
     });
-    const scheduler = new UpstreamScheduler({ client, budget, log: pino({ level: 'silent' }) });
-    const [outcome] = await scheduler.write('im_add_tag', [[{ To_Account: 'a1', Tags: ['x'] }]], Date.now() + 3000);
+    const gateway = new Upstream({ client, budgets: sharedBudget(budget), log: pino({ level: 'silent' }) });
+    const [outcome] = await gateway.writes.send(
+      'im_add_tag',
+      [{ UserTags: [{ To_Account: 'a1', Tags: ['x'] }] }],
+      Date.now() + 3000,
+    );
     return outcome!;
   }
 
@@ -330,33 +346,33 @@ describe('unreadable answers', () => {
 describe('circuit', () => {
   it('opens after repeated failures, fails fast without calling, and closes after a good probe', async () => {
     const circuit = new Circuit({ threshold: 3, cooldownMs: 400 });
-    const { emulator, scheduler, budget } = await setup({ circuit });
+    const { emulator, upstream, budget } = await setup({ circuit });
     emulator.injectFault({ httpStatus: 502 }, { count: Infinity });
-    const [first] = await scheduler.getTags(['a1'], Date.now() + 5000);
+    const [first] = await upstream.tags.get(['a1'], Date.now() + 5000);
     expect((first as TimError).kind).toBe('unavailable');
     expect(gets(emulator)).toHaveLength(3); // the fourth attempt found the circuit open
     expect(circuit.state).toBe('open');
-    expect(scheduler.ready).toBe(false);
+    expect(upstream.ready).toBe(false);
 
     const started = Date.now();
-    const [fast] = await scheduler.getTags(['a2'], Date.now() + 5000);
+    const [fast] = await upstream.tags.get(['a2'], Date.now() + 5000);
     expect((fast as TimError).message).toMatch(/paused/);
     expect(Date.now() - started).toBeLessThan(50);
     expect(gets(emulator)).toHaveLength(3);
 
     emulator.clearFaults();
     await sleep(450);
-    expect(scheduler.ready).toBe(true);
-    expect(await scheduler.getTags(['a3'], Date.now() + 5000)).toEqual([tagsOf(3)]);
+    expect(upstream.ready).toBe(true);
+    expect(await upstream.tags.get(['a3'], Date.now() + 5000)).toEqual([tagsOf(3)]);
     expect(circuit.state).toBe('closed');
     expect(budget.granted).toBe(budget.ended + budget.unused);
   });
 
   it('is not opened by refusals that show the upstream works', async () => {
     const circuit = new Circuit({ threshold: 2, cooldownMs: 10_000 });
-    const { emulator, scheduler } = await setup({ circuit });
+    const { emulator, upstream } = await setup({ circuit });
     emulator.injectFault({ errorCode: 90009 }, { count: 5 });
-    for (const a of ids(5)) expect(codeOf((await scheduler.getTags([a], Date.now() + 5000))[0]!)).toBe(90009);
+    for (const a of ids(5)) expect(codeOf((await upstream.tags.get([a], Date.now() + 5000))[0]!)).toBe(90009);
     expect(circuit.state).toBe('closed');
   });
 });
