@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { TimEmulator } from './emulator/index.js';
 import { graphiqlOptions, offlineGraphiQLRenderer } from './graphiql.js';
+import { admitHost } from './host-check.js';
 import { admitRequest, answerClientErrors } from './http-edges.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
@@ -19,6 +20,7 @@ import { useCodedHttpErrors, useInputErrorCodes } from './plugins/error-codes.js
 import { useHealth } from './plugins/health.js';
 import { MAX_BODY_BYTES, useLimits } from './plugins/limits.js';
 import { useMetrics } from './plugins/metrics.js';
+import { LoadShedder } from './overload.js';
 import { useRequestId } from './plugins/request-id.js';
 import { corsFor, useCsrfPrevention } from './plugins/security.js';
 import { schema } from './schema/index.js';
@@ -80,19 +82,20 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   metrics.watchCircuit(() => scheduler.circuit.state);
   const services: Services = { config: { ...config, tim }, scheduler };
 
+  const shedder = new LoadShedder(config.overload);
   const auth = createAuth(config.auth, logger);
   const plugins: Plugin[] = [
     useMetrics({ metrics, logger, graphqlEndpoint: '/graphql' }),
     useCodedHttpErrors(),
     useRequestId(),
     useHealth({
-      problem: () => (scheduler.ready ? null : 'the upstream is failing; calls are paused'),
+      problem: () => shedder.problem() ?? (scheduler.ready ? null : 'the upstream is failing; calls are paused'),
       details: () => ({ budget: budget.describe(), cache: cache?.describe() ?? 'off' }),
     }),
     // Security, in the order a request meets it: CSRF, then the caller's token, then the document's limits.
     useCsrfPrevention(),
     auth.plugin,
-    useLimits({ introspection: config.introspection }),
+    useLimits({ introspection: config.introspection, maxIdsPerRequest: config.maxIdsPerRequest }),
     useInputErrorCodes(),
   ];
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
@@ -118,13 +121,27 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     },
   });
 
-  // A missing Host is refused by admitRequest, as a coded error with a request id, rather than by node's bare 400.
-  const server = createServer({ requireHostHeader: false }, (req, res) => {
-    if (admitRequest(req, res)) void yoga(req, res);
-  });
+  const allowedHosts = config.allowedHosts === 'any' ? 'any' : new Set(config.allowedHosts);
+  const { http } = config;
+  const server = createServer(
+    {
+      // A missing Host is refused by admitRequest, as a coded error with a request id, rather than by node's bare 400.
+      requireHostHeader: false,
+      // A slow client holds a connection only this long (node checks every connectionsCheckingInterval).
+      headersTimeout: http.headersTimeoutMs,
+      requestTimeout: http.bodyTimeoutMs,
+      keepAliveTimeout: http.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, http.headersTimeoutMs / 4),
+    },
+    (req, res) => {
+      if (admitRequest(req, res) && admitHost(req, res, allowedHosts) && shedder.admit(req, res)) void yoga(req, res);
+    },
+  );
+  server.maxConnections = http.maxConnections;
   answerClientErrors(server);
   const answering = trackAnswers(server);
   const release = async () => {
+    shedder.close();
     await budget.close?.();
     await cache?.close?.();
     client.close();
@@ -140,6 +157,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     await release();
     throw err;
   }
+  warnAboutExposure(config, logger);
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info(
@@ -156,6 +174,20 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     })());
 
   return { url, config: services.config, services, client, logger, metrics, emulator, server, close };
+}
+
+/** Settings that are allowed but leave the gateway open: said at every start, so nobody runs them unaware. */
+function warnAboutExposure(config: Config, logger: Logger): void {
+  if (config.auth.mode === 'none' && config.tim.mode === 'remote')
+    logger.warn(
+      'AUTH_MODE=none with real TIM credentials: this gateway is an open admin proxy to whoever can reach it ' +
+        '(anyone who reaches it can read and change every user\'s tags); set JWT_SECRET or JWT_JWKS_URL',
+    );
+  if (config.allowedHosts === 'any')
+    logger.warn(
+      `HOST=${config.host} with no ALLOWED_HOSTS: any Host header is answered, so nothing stops DNS rebinding; ` +
+        'list the names clients use in ALLOWED_HOSTS',
+    );
 }
 
 /** Responses not yet finished, so that a drain can tell them to close their connection. */

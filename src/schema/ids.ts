@@ -7,7 +7,7 @@
  */
 import type { GraphQLError } from 'graphql';
 import { accountProblem } from '../tim/wire.js';
-import { badInput } from './errors.js';
+import { badInput, excerpt, quote } from './errors.js';
 
 export class RequestIds {
   private readonly seen = new Set<string>();
@@ -31,8 +31,8 @@ export class RequestIds {
       if (!problem) return String(id);
       throw refuse(
         badInput(
-          `User id ${JSON.stringify(String(id))} ${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)`,
-          { argument, id },
+          `User id ${quote(id)} ${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)`,
+          { argument, id: excerpt(id) },
         ),
       );
     });
