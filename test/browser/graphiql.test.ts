@@ -72,7 +72,7 @@ describe.skipIf(skip)(title, () => {
     'opens GraphiQL, runs DemoUsers from the default document and shows the real tags',
     { timeout: 90_000 },
     async () => {
-      const rig = await startRig({ env: { GRAPHIQL: 'true' } });
+      const rig = await startRig({ env: { GRAPHIQL: 'true', GRAPHQL_INTROSPECTION: 'true' } });
       rigs.push(rig);
       const { context, page, aborted, errors } = await closedPage(browser, rig.url);
 
@@ -109,7 +109,7 @@ describe.skipIf(skip)(title, () => {
     'pre-fills an Authorization header when the gateway checks JWTs, and runs with a real token put there',
     { timeout: 90_000 },
     async () => {
-      const rig = await startRig({ env: { GRAPHIQL: 'true', AUTH_MODE: 'jwt', JWT_SECRET } });
+      const rig = await startRig({ env: { GRAPHIQL: 'true', GRAPHQL_INTROSPECTION: 'true', AUTH_MODE: 'jwt', JWT_SECRET } });
       rigs.push(rig);
       const { context, page, aborted } = await closedPage(browser, rig.url);
 
@@ -170,7 +170,7 @@ describe('GraphiQL setting and document', () => {
   });
 
   it('serves the page from the gateway alone, with no external script, style or font', async () => {
-    const rig = await startRig({ env: { GRAPHIQL: 'true' } });
+    const rig = await startRig({ env: { GRAPHIQL: 'true', GRAPHQL_INTROSPECTION: 'true' } });
     try {
       const res = await fetch(`${rig.url}/graphql`, { headers: { accept: 'text/html' } });
       expect(res.headers.get('content-type')).toMatch(/^text\/html/);

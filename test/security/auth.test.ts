@@ -7,7 +7,10 @@ import { AUDIENCE, bearer, ISSUER, JWT_SECRET, token, unsecuredToken } from './t
 let rig: TestRig;
 
 beforeAll(async () => {
-  rig = await startRig({ env: { AUTH_MODE: 'jwt', JWT_SECRET, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE } });
+  // Introspection is off by default with real credentials; on here, so that its authorisation is tested.
+  rig = await startRig({
+    env: { AUTH_MODE: 'jwt', JWT_SECRET, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE, GRAPHQL_INTROSPECTION: 'true' },
+  });
 });
 afterAll(() => rig.close());
 beforeEach(() => rig.emulator.resetCalls());
