@@ -81,8 +81,9 @@ export function useLimits(opts: LimitOptions): Plugin {
       if (response.status === 413) response.headers.set('connection', 'close');
     },
     onPluginInit({ addPlugin }) {
-      addPlugin(useNoStackOverflow());
       addPlugin(armor as Plugin);
+      // After armor: its token limit sets a parse function of its own, which this one wraps.
+      addPlugin(useNoStackOverflow());
       addPlugin({
         onValidate({ addValidationRule }) {
           addValidationRule(opts.introspection ? IntrospectionLimits : NoSchemaIntrospectionCustomRule);
