@@ -88,7 +88,10 @@ const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => [
 const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
 /** Names that always mean this machine: plain HTTP to them never leaves it. */
 export function isLoopback(hostname: string): boolean {
-  const name = hostname.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  const name = hostname
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
   return name === 'localhost' || name.endsWith('.localhost') || /^127(?:\.\d{1,3}){3}$/.test(name) || name === '::1';
 }
 /** A URL that carries a secret (the usersig, or the keys that sign tokens) must be https, except to this machine. */
@@ -96,7 +99,10 @@ const httpsOnly = (u: string, ctx: z.RefinementCtx) => {
   if (!URL.canParse(u)) return;
   const { protocol, hostname } = new URL(u);
   if (protocol !== 'https:' && !isLoopback(hostname))
-    ctx.addIssue({ code: 'custom', message: 'must be https:// (plain http:// only to a loopback address such as 127.0.0.1)' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be https:// (plain http:// only to a loopback address such as 127.0.0.1)',
+    });
 };
 /** The client appends `/v4/...` to it, so a query, fragment or credentials would break every call. */
 const origin = z

@@ -181,7 +181,7 @@ function warnAboutExposure(config: Config, logger: Logger): void {
   if (config.auth.mode === 'none' && config.tim.mode === 'remote')
     logger.warn(
       'AUTH_MODE=none with real TIM credentials: this gateway is an open admin proxy to whoever can reach it ' +
-        '(anyone who reaches it can read and change every user\'s tags); set JWT_SECRET or JWT_JWKS_URL',
+        "(anyone who reaches it can read and change every user's tags); set JWT_SECRET or JWT_JWKS_URL",
     );
   if (config.allowedHosts === 'any')
     logger.warn(

@@ -49,8 +49,7 @@ export function listRefusal(
   const operation = getOperationAST(document, operationName ?? undefined);
   if (!operation) return null;
   const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const def of document.definitions)
-    if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  for (const def of document.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
 
   class TooLong extends Error {
     constructor(

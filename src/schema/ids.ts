@@ -30,10 +30,10 @@ export class RequestIds {
       const problem = accountProblem(String(id));
       if (!problem) return String(id);
       throw refuse(
-        badInput(
-          `User id ${quote(id)} ${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)`,
-          { argument, id: excerpt(id) },
-        ),
+        badInput(`User id ${quote(id)} ${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)`, {
+          argument,
+          id: excerpt(id),
+        }),
       );
     });
     for (const account of accounts) this.seen.add(account);

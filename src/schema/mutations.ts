@@ -68,10 +68,11 @@ function checkUserTags(
     for (const tag of tags) {
       const problem = tagProblem(tag);
       if (problem) {
-        throw badInput(
-          `Tag ${quote(tag)} for user ${quote(account)} ${problem} (a tag is 1 to 50 bytes)`,
-          { argument: 'input', id: account, tag: excerpt(tag) },
-        );
+        throw badInput(`Tag ${quote(tag)} for user ${quote(account)} ${problem} (a tag is 1 to 50 bytes)`, {
+          argument: 'input',
+          id: account,
+          tag: excerpt(tag),
+        });
       }
     }
     return { To_Account: account, Tags: [...tags] };

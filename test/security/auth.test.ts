@@ -176,7 +176,8 @@ describe('authorisation', () => {
   });
 
   it('runs a mutation with tags:write', async () => {
-    const auth = bearer(await token({ sub: 'svc', scope: 'tags:write' }));
+    // Its own user: reading another user's tags in a mutation's answer needs tags:read too (issue 15).
+    const auth = bearer(await token({ sub: 'alice', scope: 'tags:write' }));
     const added = await rig.query<{ addUserTags: Array<{ id: string; tags: string[] }> }>(ADD, undefined, auth);
     expect(added.errors).toBeUndefined();
     expect(added.data!.addUserTags[0]!.tags).toContain('auth-test');
