@@ -36,9 +36,15 @@ export class LoadShedder {
   private heavyInFlight = 0;
   private lagMs = 0;
   private lagSeenAt = 0;
+  private shedSince = 0;
+  private shedCount = 0;
   private readonly sampler: NodeJS.Timeout | null;
 
-  constructor(private readonly opts: OverloadOptions) {
+  /** `onShed` hears, at most once a second, why requests are being refused and how many were. */
+  constructor(
+    private readonly opts: OverloadOptions,
+    private readonly onShed: (why: string, refused: number) => void = () => {},
+  ) {
     let expected = performance.now() + SAMPLE_MS;
     this.sampler =
       opts.lagMs > 0
@@ -75,6 +81,7 @@ export class LoadShedder {
     const why = this.refusal(heavy);
     if (why) {
       refuse(req, res, why);
+      this.tell(why);
       return false;
     }
     this.inFlight++;
@@ -84,6 +91,15 @@ export class LoadShedder {
       if (heavy) this.heavyInFlight--;
     });
     return true;
+  }
+
+  private tell(why: string): void {
+    this.shedCount++;
+    const now = performance.now();
+    if (now - this.shedSince < HOLD_MS) return;
+    this.onShed(why, this.shedCount);
+    this.shedSince = now;
+    this.shedCount = 0;
   }
 
   close(): void {

@@ -82,7 +82,9 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   metrics.watchCircuit(() => scheduler.circuit.state);
   const services: Services = { config: { ...config, tim }, scheduler };
 
-  const shedder = new LoadShedder(config.overload);
+  const shedder = new LoadShedder(config.overload, (why, refused) =>
+    logger.warn({ refused, why }, 'overloaded: refusing new requests with 503'),
+  );
   const auth = createAuth(config.auth, logger);
   const plugins: Plugin[] = [
     useMetrics({ metrics, logger, graphqlEndpoint: '/graphql' }),
