@@ -16,6 +16,7 @@ import { admitRequest, answerClientErrors } from './http-edges.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import { createAuth } from './plugins/auth.js';
+import { DEADLINE_MARGIN_MS, useDeadlineBackstop } from './plugins/deadline.js';
 import { useCodedHttpErrors, useInputErrorCodes } from './plugins/error-codes.js';
 import { useHealth } from './plugins/health.js';
 import { MAX_BODY_BYTES, useLimits } from './plugins/limits.js';
@@ -99,6 +100,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     auth.plugin,
     useLimits({ introspection: config.introspection, maxIdsPerRequest: config.maxIdsPerRequest }),
     useInputErrorCodes(),
+    useDeadlineBackstop(config.requestTimeoutMs + DEADLINE_MARGIN_MS),
   ];
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema,

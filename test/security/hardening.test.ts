@@ -3,10 +3,12 @@
  * ids, overload, a read through a write, a foreign Host, introspection floods, deep literals, slow
  * clients and long echoes.
  */
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { getIntrospectionQuery } from 'graphql';
+import { createSchema, createYoga } from 'graphql-yoga';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
+import { useDeadlineBackstop } from '../../src/plugins/deadline.js';
 import { postGraphQL, startRig, type TestRig } from '../helpers/gateway.js';
 import { bearer, JWT_SECRET, token } from './tokens.js';
 
@@ -320,5 +322,53 @@ describe('echo little', () => {
     expect(tag.errors![0]!.extensions?.code).toBe('BAD_USER_INPUT');
     expect(tag.body.length).toBeLessThan(1000);
     expect(rig.emulator.calls).toEqual([]);
+  });
+});
+
+describe('a deadline that holds', () => {
+  it('answers a read and a write by REQUEST_TIMEOUT_MS and a small margin while the upstream hangs', async () => {
+    const short = await startRig({
+      env: { REQUEST_TIMEOUT_MS: '1000', TIM_TIMEOUT_MS: '8000' },
+      sharedEmulator: { emulator: rig.emulator, secretKey: rig.secretKey },
+    });
+    onTestFinished(() => short.close());
+    for (const query of [
+      '{ user(id: "deadline-read") { tags } }',
+      'mutation { addUserTags(input: [{ id: "deadline-write", tags: ["t"] }]) { id tags } }',
+    ]) {
+      rig.emulator.injectFault({ hangMs: 6000 }, { count: 1 });
+      const started = performance.now();
+      const res = await short.query(query);
+      const ms = performance.now() - started;
+      expect(ms, query).toBeLessThan(1000 + 1500);
+      expect(res.errors?.[0]?.extensions?.code, query).toMatch(/^(RATE_LIMITED|UPSTREAM_UNAVAILABLE|OVERLOADED)$/);
+      rig.emulator.clearFaults();
+    }
+  });
+});
+
+describe('the deadline backstop', () => {
+  it('answers 503 OVERLOADED at its limit for an operation still waiting on something, and drops the late answer', async () => {
+    const yoga = createYoga({
+      schema: createSchema({
+        typeDefs: 'type Query { slow: String }',
+        resolvers: { Query: { slow: () => new Promise((r) => setTimeout(() => r('late'), 1500)) } },
+      }),
+      plugins: [useDeadlineBackstop(300)],
+      logging: false,
+    });
+    const server = createServer(yoga);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
+    const { port } = server.address() as { port: number };
+    const started = performance.now();
+    const res = await postGraphQL(`http://127.0.0.1:${port}`, '{ slow }');
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.errors![0]!.extensions?.code).toBe('OVERLOADED');
+    // The late answer finds the response ended: nothing throws, and the server still serves.
+    await new Promise((r) => setTimeout(r, 1400));
+    expect((await postGraphQL(`http://127.0.0.1:${port}`, '{ __typename }')).status).toBe(200);
   });
 });
