@@ -6,7 +6,7 @@
  * `/healthz` and `/readyz` answer any Host: load balancers probe by address, and they tell nothing.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { httpErrorBody } from './plugins/error-codes.js';
+import { httpErrorBody, writeErrorResponse } from './plugins/error-codes.js';
 import { requestIdFrom } from './plugins/request-id.js';
 
 const PROBES = new Set(['/healthz', '/readyz']);
@@ -22,12 +22,9 @@ export function admitHost(req: IncomingMessage, res: ServerResponse, allowed: Re
     400,
     `This gateway is not served as ${JSON.stringify(name.slice(0, 64))}: list the name in ALLOWED_HOSTS to use it`,
   );
-  res.writeHead(400, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
+  writeErrorResponse(res, 400, body, {
     'x-request-id': requestIdFrom(req.headers['x-request-id']),
     connection: 'close',
   });
-  res.end(body);
   return false;
 }

@@ -16,6 +16,7 @@
  * Health, readiness and metrics are never shed: they are how an operator sees the overload.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { writeErrorResponse } from './plugins/error-codes.js';
 import { requestIdFrom } from './plugins/request-id.js';
 
 /** A body over this is "heavy": about 500 ids of 32 bytes. */
@@ -139,12 +140,9 @@ function refuse(req: IncomingMessage, res: ServerResponse, why: string): void {
     ],
   });
   // The body is not read: closing the connection keeps what the client still sends from arriving.
-  res.writeHead(503, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
+  writeErrorResponse(res, 503, body, {
     'retry-after': String(RETRY_AFTER_S),
     'x-request-id': requestIdFrom(req.headers['x-request-id']),
     connection: 'close',
   });
-  res.end(body);
 }

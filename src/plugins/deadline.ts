@@ -9,6 +9,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
+import { writeErrorResponse } from './error-codes.js';
 import { requestId, requestIdFrom } from './request-id.js';
 
 /** How far past REQUEST_TIMEOUT_MS an answer may come: serialising it, and a loaded event loop. */
@@ -31,13 +32,10 @@ export function useDeadlineBackstop(limitMs: number): Plugin {
             },
           ],
         });
-        res.writeHead(503, {
-          'content-type': 'application/json; charset=utf-8',
-          'content-length': Buffer.byteLength(body),
+        writeErrorResponse(res, 503, body, {
           'retry-after': '1',
           'x-request-id': request ? requestId(request) : requestIdFrom(null),
         });
-        res.end(body);
       }, limitMs);
       timer.unref();
       res.once('close', () => clearTimeout(timer));
