@@ -95,10 +95,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       problem: () => shedder.problem() ?? (scheduler.ready ? null : 'the upstream is failing; calls are paused'),
       details: () => ({ budget: budget.describe(), cache: cache?.describe() ?? 'off' }),
     }),
-    // Security, in the order a request meets it: CSRF, then the caller's token, then the document's limits.
+    // Security, in the order a request meets it: CSRF, then the caller's token (when the request is parsed),
+    // then the document's limits, then (before execution) its list bounds and only then who it reads: a list of
+    // 31,000 ids is refused before authorisation coerces it.
     useCsrfPrevention(),
-    auth.plugin,
     useLimits({ introspection: config.introspection, maxIdsPerRequest: config.maxIdsPerRequest }),
+    auth.plugin,
     useInputErrorCodes(),
     useDeadlineBackstop(config.requestTimeoutMs + DEADLINE_MARGIN_MS),
   ];

@@ -38,7 +38,7 @@ export const QUERY_LIMITS = {
   maxDirectives: 50,
   /** `__schema` and `__type` fields in one operation: GraphiQL asks one. */
   maxIntrospectionFields: 2,
-  /** Depth below `__schema` / `__type`, the field itself counted: GraphiQL's query needs 20. */
+  /** Depth below `__schema` / `__type`, the field itself counted: GraphiQL's query is about 20 deep. */
   maxIntrospectionDepth: 24,
   /** List entries one argument may hold, duplicates included, per id MAX_IDS_PER_REQUEST allows. */
   listEntriesPerId: 10,
