@@ -51,6 +51,23 @@ export interface Config {
   corsOrigins: string[];
   graphiql: boolean;
   introspection: boolean;
+  /** `Host` names (lower case, no port) the gateway answers; `any` when HOST is a wildcard and ALLOWED_HOSTS is unset. */
+  allowedHosts: string[] | 'any';
+  /** Node's HTTP server limits against slow or greedy clients. */
+  http: {
+    headersTimeoutMs: number;
+    /** The whole request, headers and body, must arrive within this. */
+    bodyTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnections: number;
+  };
+  /** When new requests are refused with 503 OVERLOADED rather than queued. */
+  overload: {
+    /** Event-loop lag at which heavy requests are shed (all of them at twice it); 0 turns lag shedding off. */
+    lagMs: number;
+    /** Requests served at once; heavy ones may take only half of it. */
+    maxInFlight: number;
+  };
   logLevel: string;
 }
 
@@ -69,6 +86,24 @@ const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 const MAX_WAIT_MS = 120_000;
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
 const url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
+/** Names that always mean this machine: plain HTTP to them never leaves it. */
+export function isLoopback(hostname: string): boolean {
+  const name = hostname
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
+  return name === 'localhost' || name.endsWith('.localhost') || /^127(?:\.\d{1,3}){3}$/.test(name) || name === '::1';
+}
+/** A URL that carries a secret (the usersig, or the keys that sign tokens) must be https, except to this machine. */
+const httpsOnly = (u: string, ctx: z.RefinementCtx) => {
+  if (!URL.canParse(u)) return;
+  const { protocol, hostname } = new URL(u);
+  if (protocol !== 'https:' && !isLoopback(hostname))
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be https:// (plain http:// only to a loopback address such as 127.0.0.1)',
+    });
+};
 /** The client appends `/v4/...` to it, so a query, fragment or credentials would break every call. */
 const origin = z
   .url({ protocol: /^https?$/ })
@@ -82,6 +117,7 @@ const origin = z
         message: 'must be scheme://host[:port][/path], with no query, fragment or credentials',
       });
   })
+  .superRefine(httpsOnly)
   .transform((u) => u.replace(/\/+$/, ''));
 /** A name, an IPv4 address, or an IPv6 address (unbracketed, as listen() takes it, with an optional zone). */
 const HOSTNAME = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|[\dA-Fa-f.]*:[\dA-Fa-f:.]*(?:%[\w.-]+)?)$/;
@@ -117,7 +153,7 @@ const env = z.object({
   MAX_IDS_PER_REQUEST: wholeNumber(1).optional(),
   AUTH_MODE: z.enum(['none', 'jwt']).optional(),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters for HS256').optional(),
-  JWT_JWKS_URL: url.optional(),
+  JWT_JWKS_URL: url.superRefine(httpsOnly).optional(),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   GATEWAY_REPLICAS: wholeNumber(1).optional(),
@@ -138,6 +174,23 @@ const env = z.object({
     .optional(),
   GRAPHIQL: bool.optional(),
   GRAPHQL_INTROSPECTION: bool.optional(),
+  ALLOWED_HOSTS: z
+    .string()
+    .superRefine((list, ctx) => {
+      const bad = hostList(list).find((h) => h !== '*' && !HOSTNAME.test(h.replace(/^\[(.*)\]$/, '$1')));
+      if (bad !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          message: `${JSON.stringify(bad.slice(0, 64))} is not a host name: list names or addresses, without port or scheme, or *`,
+        });
+    })
+    .optional(),
+  HTTP_HEADERS_TIMEOUT_MS: wholeNumber(100, MAX_WAIT_MS).optional(),
+  HTTP_BODY_TIMEOUT_MS: wholeNumber(100, MAX_WAIT_MS).optional(),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: wholeNumber(100, MAX_WAIT_MS).optional(),
+  HTTP_MAX_CONNECTIONS: wholeNumber(1).optional(),
+  OVERLOAD_EVENT_LOOP_LAG_MS: wholeNumber(0, MAX_WAIT_MS).optional(),
+  OVERLOAD_MAX_IN_FLIGHT: wholeNumber(2).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 });
 
@@ -180,6 +233,14 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   if (e.JWT_SECRET && e.JWT_JWKS_URL) {
     throw new ConfigError('JWT_JWKS_URL: set either JWT_SECRET or JWT_JWKS_URL, not both');
   }
+  const headersTimeoutMs = e.HTTP_HEADERS_TIMEOUT_MS ?? 5000;
+  const bodyTimeoutMs = e.HTTP_BODY_TIMEOUT_MS ?? 10_000;
+  if (bodyTimeoutMs < headersTimeoutMs) {
+    // The body's time limit counts from the request's first byte, so it covers the headers too.
+    throw new ConfigError(
+      `HTTP_BODY_TIMEOUT_MS: ${bodyTimeoutMs} is less than HTTP_HEADERS_TIMEOUT_MS (${headersTimeoutMs}); it covers the headers too`,
+    );
+  }
   const maxQps = e.TIM_MAX_QPS ?? 100;
   if ((e.GATEWAY_REPLICAS ?? 1) > maxQps) {
     // Each process's fallback share, TIM_MAX_QPS / GATEWAY_REPLICAS, must be at least one call a second.
@@ -218,7 +279,42 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
       .map((o) => o.trim())
       .filter(Boolean),
     graphiql: e.GRAPHIQL ?? mode === 'emulator',
-    introspection: e.GRAPHQL_INTROSPECTION ?? true,
+    // With real credentials the schema is not for strangers; with the emulator it is the developer's own.
+    introspection: e.GRAPHQL_INTROSPECTION ?? mode === 'emulator',
+    allowedHosts: allowedHostsOf(e.HOST ?? '127.0.0.1', e.ALLOWED_HOSTS),
+    http: {
+      headersTimeoutMs,
+      bodyTimeoutMs,
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS ?? 5000,
+      maxConnections: e.HTTP_MAX_CONNECTIONS ?? 1024,
+    },
+    overload: {
+      lagMs: e.OVERLOAD_EVENT_LOOP_LAG_MS ?? 500,
+      maxInFlight: e.OVERLOAD_MAX_IN_FLIGHT ?? 512,
+    },
     logLevel: e.LOG_LEVEL ?? 'info',
   };
+}
+
+function hostList(list: string): string[] {
+  return list
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+/** Addresses that mean "every interface": the Host a client sends then names the machine, not HOST. */
+export const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
+
+/**
+ * The Host names a request may carry: the loopback names, HOST itself, and ALLOWED_HOSTS. With a
+ * wildcard HOST the names clients use (a load balancer's, a pod's address) cannot be guessed, so
+ * with no ALLOWED_HOSTS any Host is answered (server.ts logs a warning); `*` says so on purpose.
+ */
+function allowedHostsOf(host: string, list: string | undefined): string[] | 'any' {
+  const listed = hostList(list ?? '');
+  if (listed.includes('*') || (listed.length === 0 && WILDCARD_HOSTS.has(host))) return 'any';
+  const own = WILDCARD_HOSTS.has(host) ? [] : [host.includes(':') ? `[${host.toLowerCase()}]` : host.toLowerCase()];
+  const bracketed = listed.map((h) => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h));
+  return [...new Set(['localhost', '127.0.0.1', '[::1]', ...own, ...bracketed])];
 }

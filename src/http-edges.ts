@@ -8,7 +8,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { httpErrorBody } from './plugins/error-codes.js';
+import { httpErrorBody, writeErrorResponse } from './plugins/error-codes.js';
 import { requestIdFrom } from './plugins/request-id.js';
 
 /** host[:port]: a name of the characters a URL host may hold, or a bracketed IPv6 address. */
@@ -39,13 +39,7 @@ export function admitRequest(req: IncomingMessage, res: ServerResponse): boolean
   else if (!HOST.test(host) || !URL.canParse(`http://${host || 'localhost'}${req.url}`))
     problem = 'The Host header must be host[:port]';
   if (!problem) return true;
-  const body = httpErrorBody(400, problem);
-  res.writeHead(400, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': id,
-  });
-  res.end(body);
+  writeErrorResponse(res, 400, httpErrorBody(400, problem), { 'x-request-id': id });
   return false;
 }
 

@@ -11,14 +11,17 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { TimEmulator } from './emulator/index.js';
 import { graphiqlOptions, offlineGraphiQLRenderer } from './graphiql.js';
+import { admitHost } from './host-check.js';
 import { admitRequest, answerClientErrors } from './http-edges.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import { createAuth } from './plugins/auth.js';
+import { DEADLINE_MARGIN_MS, useDeadlineBackstop } from './plugins/deadline.js';
 import { useCodedHttpErrors, useInputErrorCodes } from './plugins/error-codes.js';
 import { useHealth } from './plugins/health.js';
 import { MAX_BODY_BYTES, useLimits } from './plugins/limits.js';
 import { useMetrics } from './plugins/metrics.js';
+import { LoadShedder } from './overload.js';
 import { useRequestId } from './plugins/request-id.js';
 import { corsFor, useCsrfPrevention } from './plugins/security.js';
 import { schema } from './schema/index.js';
@@ -86,20 +89,26 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   metrics.watchCircuit(() => upstream.circuit.state);
   const services: Services = { config: { ...config, tim }, upstream };
 
+  const shedder = new LoadShedder(config.overload, (why, refused) =>
+    logger.warn({ refused, why }, 'overloaded: refusing new requests with 503'),
+  );
   const auth = createAuth(config.auth, logger);
   const plugins: Plugin[] = [
     useMetrics({ metrics, logger, graphqlEndpoint: '/graphql' }),
     useCodedHttpErrors(),
     useRequestId(),
     useHealth({
-      problem: () => (upstream.ready ? null : 'the upstream is failing; calls are paused'),
+      problem: () => shedder.problem() ?? (upstream.ready ? null : 'the upstream is failing; calls are paused'),
       details: () => ({ budget: budgets.describe(), cache: tagCache?.describe() ?? 'off' }),
     }),
-    // Security, in the order a request meets it: CSRF, then the caller's token, then the document's limits.
+    // Security, in the order a request meets it: CSRF, then the caller's token (when the request is parsed),
+    // then the document's limits, then (before execution) its list bounds and only then who it reads: a list of
+    // 31,000 ids is refused before authorisation coerces it.
     useCsrfPrevention(),
+    useLimits({ introspection: config.introspection, maxIdsPerRequest: config.maxIdsPerRequest }),
     auth.plugin,
-    useLimits({ introspection: config.introspection }),
     useInputErrorCodes(),
+    useDeadlineBackstop(config.requestTimeoutMs + DEADLINE_MARGIN_MS),
   ];
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema,
@@ -124,13 +133,27 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     },
   });
 
-  // A missing Host is refused by admitRequest, as a coded error with a request id, rather than by node's bare 400.
-  const server = createServer({ requireHostHeader: false }, (req, res) => {
-    if (admitRequest(req, res)) void yoga(req, res);
-  });
+  const allowedHosts = config.allowedHosts === 'any' ? 'any' : new Set(config.allowedHosts);
+  const { http } = config;
+  const server = createServer(
+    {
+      // A missing Host is refused by admitRequest, as a coded error with a request id, rather than by node's bare 400.
+      requireHostHeader: false,
+      // A slow client holds a connection only this long (node checks every connectionsCheckingInterval).
+      headersTimeout: http.headersTimeoutMs,
+      requestTimeout: http.bodyTimeoutMs,
+      keepAliveTimeout: http.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, http.headersTimeoutMs / 4),
+    },
+    (req, res) => {
+      if (admitRequest(req, res) && admitHost(req, res, allowedHosts) && shedder.admit(req, res)) void yoga(req, res);
+    },
+  );
+  server.maxConnections = http.maxConnections;
   answerClientErrors(server);
   const answering = trackAnswers(server);
   const release = async () => {
+    shedder.close();
     await budgets.close();
     await tagCache?.close?.();
     await attributeCache?.close?.();
@@ -147,6 +170,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     await release();
     throw err;
   }
+  warnAboutExposure(config, logger);
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info(
@@ -163,6 +187,20 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     })());
 
   return { url, config: services.config, services, client, logger, metrics, emulator, server, close };
+}
+
+/** Settings that are allowed but leave the gateway open: said at every start, so nobody runs them unaware. */
+function warnAboutExposure(config: Config, logger: Logger): void {
+  if (config.auth.mode === 'none' && config.tim.mode === 'remote')
+    logger.warn(
+      'AUTH_MODE=none with real TIM credentials: this gateway is an open admin proxy to whoever can reach it ' +
+        "(anyone who reaches it can read and change every user's tags); set JWT_SECRET or JWT_JWKS_URL",
+    );
+  if (config.allowedHosts === 'any')
+    logger.warn(
+      `HOST=${config.host} with no ALLOWED_HOSTS: any Host header is answered, so nothing stops DNS rebinding; ` +
+        'list the names clients use in ALLOWED_HOSTS',
+    );
 }
 
 /** Responses not yet finished, so that a drain can tell them to close their connection. */

@@ -39,6 +39,9 @@ describe('loadConfig', () => {
     expect(c.tim).toMatchObject({ mode: 'remote', sdkappid: 1400000001, baseUrl: 'https://console.tim.qq.com' });
     expect(c.auth.mode).toBe('jwt');
     expect(c.graphiql).toBe(false);
+    // Issue 15: the schema is not for strangers with real credentials.
+    expect(c.introspection).toBe(false);
+    expect(loadConfig({ ...real, ...jwt, GRAPHQL_INTROSPECTION: 'true' }).introspection).toBe(true);
   });
 
   it('maps TIM_REGION to its domain', () => {
@@ -94,6 +97,13 @@ describe('loadConfig', () => {
     [{ TIM_BASE_URL: 'https://user:pass@x.example.com' }, /^TIM_BASE_URL: /],
     [{ HOST: 'exa mple' }, /^HOST: /],
     [{ HOST: 'http://127.0.0.1' }, /^HOST: /],
+    // Issue 15: secrets only over https, except to this machine.
+    [{ TIM_BASE_URL: 'http://console.tim.qq.com' }, /^TIM_BASE_URL: must be https:\/\//],
+    [{ TIM_BASE_URL: 'http://10.0.0.5:4100' }, /^TIM_BASE_URL: must be https:\/\//],
+    [{ JWT_JWKS_URL: 'http://issuer.example.com/jwks' }, /^JWT_JWKS_URL: must be https:\/\//],
+    [{ ALLOWED_HOSTS: 'https://api.example.com' }, /^ALLOWED_HOSTS: /],
+    [{ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_BODY_TIMEOUT_MS: '1000' }, /^HTTP_BODY_TIMEOUT_MS: /],
+    [{ OVERLOAD_MAX_IN_FLIGHT: '1' }, /^OVERLOAD_MAX_IN_FLIGHT: /],
   ])('refuses %j with one line naming the variable', (env, expected) => {
     const message = problem(env as Record<string, string>);
     expect(message).toMatch(expected);
@@ -124,6 +134,32 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...real, ...jwt, TIM_BASE_URL: 'https://proxy.example.com/tim/' }).tim.baseUrl).toBe(
       'https://proxy.example.com/tim',
     );
+  });
+
+  it('takes plain http to loopback addresses, and the Host names to answer', () => {
+    for (const u of ['http://127.0.0.1:4100', 'http://localhost:4100', 'http://[::1]:4100'])
+      expect(loadConfig({ ...real, ...jwt, TIM_BASE_URL: u }).tim.baseUrl).toBe(u);
+    expect(loadConfig({ JWT_JWKS_URL: 'http://127.0.0.1:9000/jwks', AUTH_MODE: 'jwt' }).auth.jwksUrl).toBeDefined();
+    expect(loadConfig({}).allowedHosts).toEqual(['localhost', '127.0.0.1', '[::1]']);
+    expect(loadConfig({ HOST: 'gw.internal', ALLOWED_HOSTS: 'API.example.com, fd00::1' }).allowedHosts).toEqual([
+      'localhost',
+      '127.0.0.1',
+      '[::1]',
+      'gw.internal',
+      'api.example.com',
+      '[fd00::1]',
+    ]);
+    // Behind a load balancer the names clients use cannot be guessed: any Host, with a warning at start.
+    expect(loadConfig({ HOST: '0.0.0.0' }).allowedHosts).toBe('any');
+    expect(loadConfig({ HOST: '0.0.0.0', ALLOWED_HOSTS: 'api.example.com' }).allowedHosts).toContain('api.example.com');
+    expect(loadConfig({ ALLOWED_HOSTS: '*' }).allowedHosts).toBe('any');
+    expect(loadConfig({}).http).toEqual({
+      headersTimeoutMs: 5000,
+      bodyTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 5000,
+      maxConnections: 1024,
+    });
+    expect(loadConfig({}).overload).toEqual({ lagMs: 500, maxInFlight: 512 });
   });
 
   it('lets real credentials run without auth only when asked to on purpose', () => {

@@ -23,6 +23,8 @@ import {
   getVariableValues,
   Kind,
   type DocumentNode,
+  getNamedType,
+  type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLError,
   type GraphQLSchema,
@@ -33,7 +35,7 @@ import { createRemoteJWKSet, errors as jose, jwtVerify, type JWTPayload } from '
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Caller } from '../schema/context.js';
-import { gqlError } from '../schema/errors.js';
+import { gqlError, quote } from '../schema/errors.js';
 import { requestId } from './request-id.js';
 
 /** Lets a token read any user's tags and attributes (its own need no scope). */
@@ -51,6 +53,8 @@ const CLOCK_TOLERANCE_S = 5;
 const ID_ARGUMENTS: Record<string, 'id' | 'ids'> = { user: 'id', users: 'ids' };
 /** Root fields that read no user's data: any valid token may ask them. */
 const HARMLESS_FIELDS = new Set(['__typename', '__schema', '__type', 'attributeNames']);
+/** The User fields a mutation's answer may show of any user it wrote: the ones the writer named itself. */
+const WRITER_KNOWS = new Set(['id', '__typename']);
 
 export interface Auth {
   plugin: Plugin;
@@ -166,8 +170,11 @@ export interface OperationArgs {
 /**
  * The rules, all of them: any mutation needs `tags:write`; a query may read
  * the caller's own user (tags and attributes) freely, any other user with
- * `tags:read`, and `attributeNames` with any valid token. Returns the
- * error to refuse the operation with, or null to let it run.
+ * `tags:read`, and `attributeNames` with any valid token; and so may a
+ * mutation: one whose answer shows any User field but `id` of another user
+ * (its tags or attributes as read after the write) needs `tags:read` too, or a
+ * write token would read everyone through a write that changes nothing. Returns
+ * the error to refuse the operation with, or null to let it run.
  *
  * What a query reads is found the way execution will find it: the selected
  * operation's root fields, through fragments, with their arguments coerced
@@ -182,11 +189,8 @@ export function authorize(caller: Caller, args: OperationArgs): GraphQLError | n
     return allPowerful
       ? null
       : forbidden('Name the one operation to run: what this token may do depends on it', SCOPE_READ);
-  if (operation.operation !== 'query') {
-    return caller.scopes.has(SCOPE_WRITE)
-      ? null
-      : forbidden(`A ${operation.operation} needs the scope ${SCOPE_WRITE}`, SCOPE_WRITE);
-  }
+  if (operation.operation !== 'query' && !caller.scopes.has(SCOPE_WRITE))
+    return forbidden(`A ${operation.operation} needs the scope ${SCOPE_WRITE}`, SCOPE_WRITE);
   if (caller.scopes.has(SCOPE_READ)) return null;
 
   const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
@@ -196,44 +200,71 @@ export function authorize(caller: Caller, args: OperationArgs): GraphQLError | n
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const def of args.document.definitions)
     if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
-  const queryFields = args.schema.getQueryType()?.getFields() ?? {};
+  const isMutation = operation.operation !== 'query';
+  const rootFields = (isMutation ? args.schema.getMutationType() : args.schema.getQueryType())?.getFields() ?? {};
   const others = new Set<string>();
-  const visited = new Set<string>();
 
-  const walk = (selections: SelectionSetNode): void => {
-    for (const node of selections.selections) {
-      if (node.kind === Kind.INLINE_FRAGMENT) walk(node.selectionSet);
-      else if (node.kind === Kind.FRAGMENT_SPREAD) {
-        const fragment = fragments.get(node.name.value);
-        if (fragment && !visited.has(fragment.name.value)) {
-          visited.add(fragment.name.value);
-          walk(fragment.selectionSet);
-        }
-      } else if (!HARMLESS_FIELDS.has(node.name.value)) {
-        const argument = ID_ARGUMENTS[node.name.value];
-        const field = queryFields[node.name.value];
-        if (!argument || !field) throw new UnknownReach(`the field ${node.name.value}`);
-        const value: unknown = getArgumentValues(field, node, variables.coerced)[argument];
-        for (const id of Array.isArray(value) ? value : [value]) {
-          if (String(id) !== caller.sub) others.add(String(id));
-        }
-      }
+  const readOf = (node: FieldNode): void => {
+    const field = rootFields[node.name.value];
+    if (isMutation) {
+      // A write that answers nothing of a user's (PushTask, AttributeName, or only ids) reads nobody.
+      if (!field || getNamedType(field.type).name !== 'User' || !readsUserData(node.selectionSet, fragments)) return;
+      const ids = idsIn(getArgumentValues(field, node, variables.coerced));
+      if (ids.length === 0) throw new UnknownReach(`the users ${node.name.value} answers with`);
+      for (const id of ids) if (id !== caller.sub) others.add(id);
+      return;
+    }
+    const argument = ID_ARGUMENTS[node.name.value];
+    if (!argument || !field) throw new UnknownReach(`the field ${node.name.value}`);
+    const value: unknown = getArgumentValues(field, node, variables.coerced)[argument];
+    for (const id of Array.isArray(value) ? value : [value]) {
+      if (String(id) !== caller.sub) others.add(String(id));
     }
   };
   try {
-    walk(operation.selectionSet);
+    for (const node of fieldsOf(operation.selectionSet, fragments))
+      if (!HARMLESS_FIELDS.has(node.name.value)) readOf(node);
   } catch (err) {
     // Whatever cannot be told apart from another user's data is treated as such.
     const what = err instanceof UnknownReach ? err.message : 'an argument that does not coerce';
-    return forbidden(`This query reads ${what}, which needs the scope ${SCOPE_READ}`, SCOPE_READ);
+    return forbidden(`This ${operation.operation} reads ${what}, which needs the scope ${SCOPE_READ}`, SCOPE_READ);
   }
   if (others.size === 0) return null;
   const [first] = others;
+  const also = isMutation ? ` as well as ${SCOPE_WRITE} (ask for their ids only to need none)` : '';
   return forbidden(
-    `This token may read only its own user's tags and attributes ("${caller.sub}"); reading ${JSON.stringify(first)}` +
-      `${others.size > 1 ? ` and ${others.size - 1} more` : ''} needs the scope ${SCOPE_READ}`,
+    `This token may read only its own user's tags and attributes (${quote(caller.sub)}); reading ${quote(first)}` +
+      `${others.size > 1 ? ` and ${others.size - 1} more` : ''} needs the scope ${SCOPE_READ}${also}`,
     SCOPE_READ,
   );
+}
+
+/** The fields a selection set selects, through fragments and inline fragments (each fragment once). */
+function fieldsOf(
+  set: SelectionSetNode,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+  visited = new Set<string>(),
+): FieldNode[] {
+  return set.selections.flatMap((node) => {
+    if (node.kind === Kind.FIELD) return [node];
+    if (node.kind === Kind.INLINE_FRAGMENT) return fieldsOf(node.selectionSet, fragments, visited);
+    const fragment = fragments.get(node.name.value);
+    if (!fragment || visited.has(fragment.name.value)) return [];
+    visited.add(fragment.name.value);
+    return fieldsOf(fragment.selectionSet, fragments, visited);
+  });
+}
+
+/** Whether a User selection asks for anything the writer did not send itself: any field but `id`. */
+function readsUserData(set: SelectionSetNode | undefined, fragments: ReadonlyMap<string, FragmentDefinitionNode>) {
+  return !!set && fieldsOf(set, fragments).some((f) => !WRITER_KNOWS.has(f.name.value));
+}
+
+/** The user ids a write's arguments name: every `ids` entry and every `id` field, at any depth. */
+function idsIn(value: unknown, key = ''): string[] {
+  if (Array.isArray(value)) return value.flatMap((v) => (key === 'ids' ? [String(v)] : idsIn(v, key)));
+  if (value === null || typeof value !== 'object') return key === 'id' ? [String(value)] : [];
+  return Object.entries(value).flatMap(([k, v]) => idsIn(v, k));
 }
 
 class UnknownReach extends Error {}

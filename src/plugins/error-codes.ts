@@ -14,7 +14,7 @@
  * - 404, 406 and 415 come with no body at all; they get a JSON error whose code
  *   names the status (`NOT_FOUND`, `NOT_ACCEPTABLE`, `UNSUPPORTED_MEDIA_TYPE`).
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { GraphQLError, type ExecutionResult, type ValidationRule } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 
@@ -64,6 +64,21 @@ export function useCodedHttpErrors(): Plugin {
 export function httpErrorBody(status: number, message: string): string {
   const code = (STATUS_CODES[status] ?? 'Bad Request').toUpperCase().replace(/[^A-Z0-9]+/g, '_');
   return JSON.stringify({ errors: [{ message, extensions: { code } }] });
+}
+
+/** Answers a node response with a JSON error body, for refusals made before yoga sees the request. */
+export function writeErrorResponse(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers: Record<string, string>,
+): void {
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body);
 }
 
 function explain(response: Response, path: string): string {

@@ -7,12 +7,24 @@
  * The schema is flat (Query -> User -> tags), so any honest operation is at most
  * three levels deep; a client asks for many users with `users(ids:)`, not with
  * aliases. The limits leave room for that and for GraphiQL's own introspection
- * query, and no more.
+ * query, and no more. Introspection has limits of its own (armor leaves
+ * `__schema` out of depth and cost): GraphiQL's query is 21 levels deep, one
+ * `__schema` field; a flood of aliased `__schema` trees, or a 51-level `ofType`
+ * chain, is refused. Lists in arguments are bounded in list-bounds.ts.
  */
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import type { GraphQLError, ValidationContext } from 'graphql';
-import { NoSchemaIntrospectionCustomRule } from 'graphql';
-import type { Plugin } from 'graphql-yoga';
+import {
+  GraphQLError,
+  Kind,
+  NoSchemaIntrospectionCustomRule,
+  type ASTVisitor,
+  type FragmentDefinitionNode,
+  type SelectionSetNode,
+  type ValidationContext,
+  type ValidationRule,
+} from 'graphql';
+import { createGraphQLError, type Plugin } from 'graphql-yoga';
+import { useListBounds } from './list-bounds.js';
 
 export const QUERY_LIMITS = {
   /** Depth of selection sets (introspection's `__schema` is not counted). */
@@ -24,6 +36,14 @@ export const QUERY_LIMITS = {
   /** graphql-armor's cost: 30 aliased `users { id tags }` cost 150. */
   maxCost: 1000,
   maxDirectives: 50,
+  /** `__schema` and `__type` fields in one operation: GraphiQL asks one. */
+  maxIntrospectionFields: 2,
+  /** Depth below `__schema` / `__type`, the field itself counted: GraphiQL's query is about 20 deep. */
+  maxIntrospectionDepth: 24,
+  /** List entries one argument may hold, duplicates included, per id MAX_IDS_PER_REQUEST allows. */
+  listEntriesPerId: 10,
+  /** Results one operation may ask for, list arguments counted, per id MAX_IDS_PER_REQUEST allows. */
+  costPerId: 30,
 } as const;
 
 /**
@@ -37,6 +57,8 @@ export const MAX_BODY_BYTES = 256 * 1024;
 export interface LimitOptions {
   /** Answer `__schema` and `__type` (GRAPHQL_INTROSPECTION). */
   introspection: boolean;
+  /** MAX_IDS_PER_REQUEST: list arguments and the cost limit scale with it. */
+  maxIdsPerRequest: number;
 }
 
 export function useLimits(opts: LimitOptions): Plugin {
@@ -60,16 +82,105 @@ export function useLimits(opts: LimitOptions): Plugin {
     },
     onPluginInit({ addPlugin }) {
       addPlugin(armor as Plugin);
-      if (!opts.introspection) {
-        addPlugin({
-          onValidate({ addValidationRule }) {
-            addValidationRule(NoSchemaIntrospectionCustomRule);
-          },
-        });
-      }
+      // After armor: its token limit sets a parse function of its own, which this one wraps.
+      addPlugin(useNoStackOverflow());
+      addPlugin({
+        onValidate({ addValidationRule }) {
+          addValidationRule(opts.introspection ? IntrospectionLimits : NoSchemaIntrospectionCustomRule);
+        },
+      });
+      addPlugin(
+        useListBounds({
+          maxEntries: QUERY_LIMITS.listEntriesPerId * opts.maxIdsPerRequest,
+          maxCost: QUERY_LIMITS.costPerId * opts.maxIdsPerRequest,
+        }),
+      );
     },
   };
 }
+
+/**
+ * graphql-js parses and validates by recursion, so a document nested deep enough (a list literal
+ * 2,400 levels deep is 4.8 kB) overflows the stack: a RangeError, which yoga would answer 500.
+ * It is the document's fault, so it is answered as one that does not parse.
+ */
+function useNoStackOverflow(): Plugin {
+  const tooDeep = () =>
+    createGraphQLError('Syntax Error: the document is nested too deeply to read', {
+      extensions: { code: 'GRAPHQL_PARSE_FAILED', http: { status: 400 } },
+    });
+  return {
+    onParse({ parseFn, setParseFn }) {
+      setParseFn((source, options) => {
+        try {
+          return parseFn(source, options);
+        } catch (err) {
+          throw err instanceof RangeError ? tooDeep() : err;
+        }
+      });
+    },
+    onValidate({ validateFn, setValidationFn }) {
+      setValidationFn((...args) => {
+        try {
+          return validateFn(...args);
+        } catch (err) {
+          if (err instanceof RangeError) return [tooDeep()];
+          throw err;
+        }
+      });
+    },
+  };
+}
+
+/** At most maxIntrospectionFields `__schema`/`__type` fields, none deeper than maxIntrospectionDepth. */
+const IntrospectionLimits: ValidationRule = (context): ASTVisitor => {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const def of context.getDocument().definitions)
+    if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  /** Depth of a selection set, fragments flattened; a fragment's depth is worked out once (a cycle counts 0). */
+  const fragmentDepths = new Map<string, number>();
+  const depthOf = (set: SelectionSetNode | undefined): number => {
+    let deepest = 0;
+    for (const node of set?.selections ?? []) {
+      if (node.kind === Kind.FIELD) deepest = Math.max(deepest, 1 + depthOf(node.selectionSet));
+      else if (node.kind === Kind.INLINE_FRAGMENT) deepest = Math.max(deepest, depthOf(node.selectionSet));
+      else {
+        const name = node.name.value;
+        if (!fragmentDepths.has(name)) {
+          fragmentDepths.set(name, 0);
+          fragmentDepths.set(name, depthOf(fragments.get(name)?.selectionSet));
+        }
+        deepest = Math.max(deepest, fragmentDepths.get(name)!);
+      }
+    }
+    return deepest;
+  };
+  let count = 0;
+  return {
+    OperationDefinition() {
+      count = 0;
+    },
+    Field(node) {
+      if (node.name.value !== '__schema' && node.name.value !== '__type') return;
+      count++;
+      if (count === QUERY_LIMITS.maxIntrospectionFields + 1)
+        context.reportError(
+          new GraphQLError(
+            `Introspection limit: at most ${QUERY_LIMITS.maxIntrospectionFields} __schema or __type fields in one operation`,
+            { nodes: node },
+          ),
+        );
+      const limit = QUERY_LIMITS.maxIntrospectionDepth;
+      const depth = 1 + depthOf(node.selectionSet);
+      if (depth > limit)
+        context.reportError(
+          new GraphQLError(`Introspection depth limit of ${limit} exceeded (${node.name.value} nested too deeply)`, {
+            nodes: node,
+          }),
+        );
+    },
+  };
+};
 
 function reportTo(context: ValidationContext | null, error: GraphQLError): void {
   context?.reportError(error);

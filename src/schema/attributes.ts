@@ -8,7 +8,7 @@
 import { MAX_ATTR_SLOTS, attrProblem, type Attrs } from '../tim/wire.js';
 import { builder } from './builder.js';
 import type { GatewayContext } from './context.js';
-import { badInput, toGraphQLError } from './errors.js';
+import { badInput, quote, toGraphQLError } from './errors.js';
 import { User, usersAfterWrite } from './user.js';
 
 interface AttributeShape {
@@ -137,7 +137,7 @@ builder.mutationFields((t) => ({
         const attrs: Attrs = {};
         for (const { name, value } of entry.attributes) {
           checkText(name, 'Attribute name', entry.id);
-          checkText(value, `The value of attribute ${JSON.stringify(name)}`, entry.id);
+          checkText(value, `The value of attribute ${quote(name)}`, entry.id);
           attrs[name] = value;
         }
         return attrs;
@@ -178,7 +178,7 @@ function checkAttributeNames(names: ReadonlyArray<{ slot: number; name: string }
     if (given.has(slot)) throw badInput(`Attribute slot ${slot} is named twice`, { argument: 'names', slot });
     checkText(name, 'Attribute name');
     if (taken.has(name))
-      throw badInput(`Attribute name ${JSON.stringify(name)} is given to two slots`, { argument: 'names', name });
+      throw badInput(`Attribute name ${quote(name)} is given to two slots`, { argument: 'names', name });
     taken.add(name);
     given.set(slot, name);
   }
@@ -199,7 +199,7 @@ function checkEntries<E extends { id: string | number }, A extends Attrs | strin
     const [account] = ctx.ids.admit([entry.id], 'input', { refuseRequest: false }) as [string];
     const attrs = read({ ...entry, id: account });
     if (Array.isArray(attrs) ? attrs.length === 0 : Object.keys(attrs).length === 0)
-      throw badInput(`The attribute list for user ${JSON.stringify(account)} is empty`, {
+      throw badInput(`The attribute list for user ${quote(account)} is empty`, {
         argument: 'input',
         id: account,
       });
@@ -211,8 +211,8 @@ function checkEntries<E extends { id: string | number }, A extends Attrs | strin
 function checkText(text: string, what: string, id?: string): void {
   const problem = attrProblem(text);
   if (!problem) return;
-  const whose = id === undefined ? '' : ` for user ${JSON.stringify(id)}`;
-  throw badInput(`${what} ${JSON.stringify(text)}${whose} ${problem} (1 to 50 bytes)`, {
+  const whose = id === undefined ? '' : ` for user ${quote(id)}`;
+  throw badInput(`${what} ${quote(text)}${whose} ${problem} (1 to 50 bytes)`, {
     argument: id === undefined ? 'names' : 'input',
     ...(id === undefined ? {} : { id }),
   });
@@ -228,7 +228,7 @@ async function checkNamed(names: readonly string[], ctx: GatewayContext): Promis
   }
   if (unknown.length > 0) {
     throw badInput(
-      `Attribute ${JSON.stringify(unknown[0])} is not one of the app's attribute names (set it with setAttributeNames first)`,
+      `Attribute ${quote(unknown[0])} is not one of the app's attribute names (set it with setAttributeNames first)`,
       { argument: 'input', attribute: unknown[0] },
     );
   }

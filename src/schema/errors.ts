@@ -4,10 +4,35 @@ import { TimError } from '../tim/errors.js';
 import { AttributeNameConflict, RateLimitedError } from '../upstream/errors.js';
 
 export type ErrorCode =
-  'BAD_USER_INPUT' | 'UPSTREAM_ERROR' | 'UPSTREAM_UNAVAILABLE' | 'RATE_LIMITED' | 'UNAUTHENTICATED' | 'FORBIDDEN';
+  | 'BAD_USER_INPUT'
+  | 'UPSTREAM_ERROR'
+  | 'UPSTREAM_UNAVAILABLE'
+  | 'RATE_LIMITED'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'GRAPHQL_PARSE_FAILED'
+  | 'GRAPHQL_VALIDATION_FAILED'
+  /** HTTP 503 from src/overload.ts, before yoga sees the request. */
+  | 'OVERLOADED';
 
 export function gqlError(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
   return new GraphQLError(message, { extensions: { code, ...extensions } });
+}
+
+/** How long a client's value may be where an error message quotes it back. */
+export const QUOTE_CHARS = 64;
+
+/** A client's value (an id, a tag) as an error quotes it: JSON, cut to its first QUOTE_CHARS characters. */
+export function quote(value: unknown): string {
+  const text = String(value);
+  return text.length <= QUOTE_CHARS
+    ? JSON.stringify(text)
+    : `${JSON.stringify(text.slice(0, QUOTE_CHARS))}... (${text.length} characters)`;
+}
+
+/** A client's value as an error's extensions carry it: its first QUOTE_CHARS characters. */
+export function excerpt(value: unknown): string {
+  return String(value).slice(0, QUOTE_CHARS);
 }
 
 export function badInput(message: string, extensions: Record<string, unknown> = {}): GraphQLError {

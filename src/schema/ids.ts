@@ -7,7 +7,7 @@
  */
 import type { GraphQLError } from 'graphql';
 import { accountProblem } from '../tim/wire.js';
-import { badInput } from './errors.js';
+import { badInput, excerpt, quote } from './errors.js';
 
 export class RequestIds {
   private readonly seen = new Set<string>();
@@ -30,10 +30,10 @@ export class RequestIds {
       const problem = accountProblem(String(id));
       if (!problem) return String(id);
       throw refuse(
-        badInput(
-          `User id ${JSON.stringify(String(id))} ${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)`,
-          { argument, id },
-        ),
+        badInput(`User id ${quote(id)} ${problem} (a TIM UserID is 1 to 32 bytes of printable ASCII)`, {
+          argument,
+          id: excerpt(id),
+        }),
       );
     });
     for (const account of accounts) this.seen.add(account);

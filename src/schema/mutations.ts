@@ -7,7 +7,7 @@
 import { MAX_TAGS_PER_ACCOUNT, tagProblem, type UserTags } from '../tim/wire.js';
 import { builder } from './builder.js';
 import type { GatewayContext } from './context.js';
-import { badInput } from './errors.js';
+import { badInput, excerpt, quote } from './errors.js';
 import { User, usersAfterWrite } from './user.js';
 
 const UserTagsInput = builder.inputType('UserTagsInput', {
@@ -35,18 +35,15 @@ function checkUserTags(
   const out = input.map(({ id, tags }) => {
     const [account] = ctx.ids.admit([id], 'input', { refuseRequest: false }) as [string];
     if (tags.length === 0)
-      throw badInput(`The tag list for user ${JSON.stringify(account)} is empty`, { argument: 'input', id: account });
+      throw badInput(`The tag list for user ${quote(account)} is empty`, { argument: 'input', id: account });
     for (const tag of tags) {
       const problem = tagProblem(tag);
       if (problem) {
-        throw badInput(
-          `Tag ${JSON.stringify(tag)} for user ${JSON.stringify(account)} ${problem} (a tag is 1 to 50 bytes)`,
-          {
-            argument: 'input',
-            id: account,
-            tag,
-          },
-        );
+        throw badInput(`Tag ${quote(tag)} for user ${quote(account)} ${problem} (a tag is 1 to 50 bytes)`, {
+          argument: 'input',
+          id: account,
+          tag: excerpt(tag),
+        });
       }
     }
     return { To_Account: account, Tags: [...tags] };
@@ -65,7 +62,7 @@ function checkHoldingLimit(input: readonly UserTags[]): void {
   for (const [account, tags] of given) {
     if (tags.size > MAX_TAGS_PER_ACCOUNT) {
       throw badInput(
-        `User ${JSON.stringify(account)} is given ${tags.size} tags; a user may hold at most ${MAX_TAGS_PER_ACCOUNT}`,
+        `User ${quote(account)} is given ${tags.size} tags; a user may hold at most ${MAX_TAGS_PER_ACCOUNT}`,
         {
           argument: 'input',
           id: account,

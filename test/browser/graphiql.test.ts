@@ -72,11 +72,20 @@ describe.skipIf(skip)(title, () => {
     'opens GraphiQL, runs DemoUsers from the default document and shows the real tags',
     { timeout: 90_000 },
     async () => {
-      const rig = await startRig({ env: { GRAPHIQL: 'true' } });
+      const rig = await startRig({ env: { GRAPHIQL: 'true', GRAPHQL_INTROSPECTION: 'true' } });
       rigs.push(rig);
       const { context, page, aborted, errors } = await closedPage(browser, rig.url);
 
+      // Issue 15: GraphiQL's own introspection query fits inside the depth, alias and cost limits.
+      const introspection = page.waitForResponse(
+        (r) => r.request().method() === 'POST' && (r.request().postData() ?? '').includes('__schema'),
+        { timeout: 60_000 },
+      );
       await page.goto(`${rig.url}/graphql`, { timeout: 60_000 });
+      const schemaAnswer = await introspection;
+      expect(schemaAnswer.status()).toBe(200);
+      const loaded = (await schemaAnswer.json()) as { data?: { __schema?: { types: Array<{ name: string }> } } };
+      expect(loaded.data?.__schema?.types.map((t) => t.name)).toContain('User');
       const run = page.locator('.graphiql-execute-button');
       await run.waitFor({ timeout: 60_000 });
       // The document holds several operations: GraphiQL asks which one to run.
@@ -109,7 +118,9 @@ describe.skipIf(skip)(title, () => {
     'pre-fills an Authorization header when the gateway checks JWTs, and runs with a real token put there',
     { timeout: 90_000 },
     async () => {
-      const rig = await startRig({ env: { GRAPHIQL: 'true', AUTH_MODE: 'jwt', JWT_SECRET } });
+      const rig = await startRig({
+        env: { GRAPHIQL: 'true', GRAPHQL_INTROSPECTION: 'true', AUTH_MODE: 'jwt', JWT_SECRET },
+      });
       rigs.push(rig);
       const { context, page, aborted } = await closedPage(browser, rig.url);
 
@@ -170,7 +181,7 @@ describe('GraphiQL setting and document', () => {
   });
 
   it('serves the page from the gateway alone, with no external script, style or font', async () => {
-    const rig = await startRig({ env: { GRAPHIQL: 'true' } });
+    const rig = await startRig({ env: { GRAPHIQL: 'true', GRAPHQL_INTROSPECTION: 'true' } });
     try {
       const res = await fetch(`${rig.url}/graphql`, { headers: { accept: 'text/html' } });
       expect(res.headers.get('content-type')).toMatch(/^text\/html/);

@@ -7,7 +7,10 @@ import { AUDIENCE, bearer, ISSUER, JWT_SECRET, token, unsecuredToken } from './t
 let rig: TestRig;
 
 beforeAll(async () => {
-  rig = await startRig({ env: { AUTH_MODE: 'jwt', JWT_SECRET, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE } });
+  // Introspection is off by default with real credentials; on here, so that its authorisation is tested.
+  rig = await startRig({
+    env: { AUTH_MODE: 'jwt', JWT_SECRET, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE, GRAPHQL_INTROSPECTION: 'true' },
+  });
 });
 afterAll(() => rig.close());
 beforeEach(() => rig.emulator.resetCalls());
@@ -173,7 +176,8 @@ describe('authorisation', () => {
   });
 
   it('runs a mutation with tags:write', async () => {
-    const auth = bearer(await token({ sub: 'svc', scope: 'tags:write' }));
+    // Its own user: reading another user's tags in a mutation's answer needs tags:read too (issue 15).
+    const auth = bearer(await token({ sub: 'alice', scope: 'tags:write' }));
     const added = await rig.query<{ addUserTags: Array<{ id: string; tags: string[] }> }>(ADD, undefined, auth);
     expect(added.errors).toBeUndefined();
     expect(added.data!.addUserTags[0]!.tags).toContain('auth-test');

@@ -195,7 +195,22 @@ const validDocument = fc.oneof(
   { arbitrary: validMutation, weight: 1 },
   { arbitrary: fc.constant('mutation { removeAllUserTags(ids: ["nobody"]) { id tags } }'), weight: 1 },
 );
-const document = fc.oneof({ arbitrary: validDocument, weight: 2 }, { arbitrary: anyDocument, weight: 3 });
+/** Issue 15: one id sent many times, and lists nested deep, in the document itself. */
+const repeatedIds = fc
+  .tuple(knownId, fc.integer({ min: 1, max: 4000 }), fc.constantFrom('users(ids: %)', 'removeAllUserTags(ids: %)'))
+  .map(([i, n, field]) => {
+    const list = `[${Array.from({ length: n }, () => JSON.stringify(i)).join(',')}]`;
+    return `${field.startsWith('remove') ? 'mutation ' : ''}{ ${field.replace('%', list)} { id tags } }`;
+  });
+const nestedList = fc
+  .tuple(fc.integer({ min: 1, max: 3000 }), fc.constantFrom('users(ids: %) { id }', 'user(id: %) { tags }'))
+  .map(([depth, field]) => `{ ${field.replace('%', `${'['.repeat(depth)}"alice"${']'.repeat(depth)}`)} }`);
+const document = fc.oneof(
+  { arbitrary: validDocument, weight: 2 },
+  { arbitrary: anyDocument, weight: 3 },
+  { arbitrary: repeatedIds, weight: 1 },
+  { arbitrary: nestedList, weight: 1 },
+);
 /** Sometimes the document is damaged: cut short, or with junk put in. */
 const mangled = fc
   .tuple(
@@ -220,7 +235,14 @@ const variables = fc.oneof(
     arbitrary: fc.record(
       {
         id,
-        ids: fc.array(id, { maxLength: 6 }),
+        ids: fc.oneof(
+          { arbitrary: fc.array(id, { maxLength: 6 }), weight: 4 },
+          // Repeated ids, up to three times the bound on list entries, and ids nested in lists.
+          fc.tuple(id, fc.integer({ min: 1, max: 30_000 })).map(([i, n]) => Array.from({ length: n }, () => i)),
+          fc
+            .tuple(id, fc.integer({ min: 1, max: 3000 }))
+            .map(([i, depth]) => JSON.parse(`${'['.repeat(depth)}${JSON.stringify(i)}${']'.repeat(depth)}`) as unknown),
+        ),
         b: fc.boolean(),
         input: tagsInput,
         extra: fc.jsonValue({ maxDepth: 2 }),

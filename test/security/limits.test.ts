@@ -1,6 +1,6 @@
 /** Issue 6: bounded queries and bodies, refused before any upstream call; introspection when allowed. */
 import { request as httpRequest } from 'node:http';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { MAX_BODY_BYTES, QUERY_LIMITS } from '../../src/plugins/limits.js';
 import { startRig, type TestRig } from '../helpers/gateway.js';
 
@@ -155,11 +155,16 @@ describe('request body size', () => {
 });
 
 describe('introspection', () => {
-  it('is on by default, with field suggestions', async () => {
-    const res = await rig.query<{ __schema: { types: unknown[] } }>('{ __schema { types { name } } }');
+  it('is on with GRAPHQL_INTROSPECTION=true (the default with the emulator), with field suggestions', async () => {
+    const open = await startRig({
+      env: { GRAPHQL_INTROSPECTION: 'true' },
+      sharedEmulator: { emulator: rig.emulator, secretKey: rig.secretKey },
+    });
+    onTestFinished(() => open.close());
+    const res = await open.query<{ __schema: { types: unknown[] } }>('{ __schema { types { name } } }');
     expect(res.errors).toBeUndefined();
     expect(res.data!.__schema.types.length).toBeGreaterThan(5);
-    const typo = await rig.query('{ usr(id: "a") { tags } }');
+    const typo = await open.query('{ usr(id: "a") { tags } }');
     expect(typo.errors![0]!.message).toMatch(/Did you mean "user"/);
   });
 
