@@ -52,6 +52,8 @@ export interface Config {
   graphiql: boolean;
   introspection: boolean;
   logLevel: string;
+  /** Also serve the Apollo Federation v2 subgraph (`_service`, `_entities`). */
+  federation: boolean;
 }
 
 export class ConfigError extends Error {
@@ -139,6 +141,7 @@ const env = z.object({
   GRAPHIQL: bool.optional(),
   GRAPHQL_INTROSPECTION: bool.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  FEDERATION: bool.optional(),
 });
 
 /** Reads a Config from an environment; throws a ConfigError with one line on any problem. */
@@ -220,5 +223,6 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     graphiql: e.GRAPHIQL ?? mode === 'emulator',
     introspection: e.GRAPHQL_INTROSPECTION ?? true,
     logLevel: e.LOG_LEVEL ?? 'info',
+    federation: e.FEDERATION ?? false,
   };
 }

@@ -19,9 +19,10 @@ import { useCodedHttpErrors, useInputErrorCodes } from './plugins/error-codes.js
 import { useHealth } from './plugins/health.js';
 import { MAX_BODY_BYTES, useLimits } from './plugins/limits.js';
 import { useMetrics } from './plugins/metrics.js';
+import { createPersistedQueries } from './plugins/persisted-queries.js';
 import { useRequestId } from './plugins/request-id.js';
 import { corsFor, useCsrfPrevention } from './plugins/security.js';
-import { schema } from './schema/index.js';
+import { schema, subgraphSchema } from './schema/index.js';
 import { createContext, type GatewayContext, type Services } from './schema/context.js';
 import { TimClient } from './tim/client.js';
 import { AdminSigner } from './tim/usersig.js';
@@ -81,6 +82,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const services: Services = { config: { ...config, tim }, scheduler };
 
   const auth = createAuth(config.auth, logger);
+  // With the embedded emulator REDIS_URL is ignored (budgetAndCacheOf says why), persisted queries included.
+  const persisted = await createPersistedQueries({
+    redisUrl: emulator ? undefined : config.redisUrl,
+    keyPrefix: `tim-tags:{${tim.sdkappid}}`,
+    log: logger,
+  });
   const plugins: Plugin[] = [
     useMetrics({ metrics, logger, graphqlEndpoint: '/graphql' }),
     useCodedHttpErrors(),
@@ -92,11 +99,13 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     // Security, in the order a request meets it: CSRF, then the caller's token, then the document's limits.
     useCsrfPrevention(),
     auth.plugin,
+    // A hash-only request gets its document here, before parsing: limits and auth see it like any other.
+    persisted.plugin,
     useLimits({ introspection: config.introspection }),
     useInputErrorCodes(),
   ];
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
-    schema,
+    schema: config.federation ? subgraphSchema : schema,
     plugins,
     context: ({ request }) => createContext(services, auth.callerOf(request)),
     graphqlEndpoint: '/graphql',
@@ -127,6 +136,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const release = async () => {
     await budget.close?.();
     await cache?.close?.();
+    await persisted.close();
     client.close();
     await emulator?.close();
   };
