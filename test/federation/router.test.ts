@@ -128,6 +128,27 @@ describe('through Hive Gateway with AUTH_MODE=jwt', () => {
     expect(res.data?.team.map((m) => m.tags)).toEqual([tagsOf(0), tagsOf(1), tagsOf(2)]);
   });
 
+  it('authorises _entities by the users its representations name', async () => {
+    const entities = 'query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id tags } } }';
+    const own = bearer(await token({ sub: 'u0' }));
+    const read = (r: unknown[]) => rig.query<{ _entities: Member[] }>(entities, { r }, own);
+    const mine = await read([{ __typename: 'User', id: 'u0' }]);
+    expect(mine.data?._entities).toEqual([{ id: 'u0', tags: tagsOf(0) }]);
+    rig.emulator.resetCalls();
+    for (const r of [
+      [
+        { __typename: 'User', id: 'u0' },
+        { __typename: 'User', id: 'u1' },
+      ],
+      [{ __typename: 'Team', id: 'u0' }],
+    ]) {
+      const res = await read(r);
+      expect(res.status).toBe(403);
+      expect(res.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    }
+    expect(callsOf(rig.emulator)).toHaveLength(0);
+  });
+
   it('refuses a router request without the caller token', async () => {
     const res = await postGraphQL<{ team: Member[] | null }>(router.url, '{ team(size: 1) { id tags } }');
     expect(res.errors?.some((e) => e.extensions?.code === 'UNAUTHENTICATED')).toBe(true);
