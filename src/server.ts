@@ -153,7 +153,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info(
-    { url: `${url}/graphql`, upstream: emulator ? 'emulator' : tim.baseUrl, auth: config.auth.mode },
+    {
+      url: `${url}/graphql`,
+      upstream: emulator ? 'emulator' : tim.baseUrl,
+      auth: config.auth.mode,
+      federation: config.federation,
+    },
     'gateway listening',
   );
 
