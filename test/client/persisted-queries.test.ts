@@ -6,6 +6,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache, gql, type TypedDocumentNode } from '@apollo/client';
 import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
+import { Client, fetchExchange } from '@urql/core';
+import { persistedExchange } from '@urql/exchange-persisted';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TimEmulator } from '../../src/emulator/index.js';
 import { ADMIN, callsOf, startRig, type GraphQLResponse, type TestRig } from '../helpers/gateway.js';
@@ -117,6 +119,29 @@ describe('one gateway', () => {
       expect(sent[0]!.method).toBe('GET');
       expect(new URL(sent[0]!.url).searchParams.has('query')).toBe(false);
     });
+  });
+
+  it("works with urql's persistedExchange: the document once, then hash-only GETs", async () => {
+    const sent: Array<{ method: string; url: string }> = [];
+    const client = new Client({
+      url: `${rig.url}/graphql`,
+      exchanges: [persistedExchange({ preferGetForPersistedQueries: true }), fetchExchange],
+      requestPolicy: 'network-only',
+      fetch: async (input, init) => {
+        sent.push({ method: init?.method ?? 'GET', url: String(input) });
+        return fetch(input, init);
+      },
+    });
+    const query = uniqueQuery();
+    const first = await client.query(query, {}).toPromise();
+    expect(first.error).toBeUndefined();
+    expect(first.data).toEqual({ user: { id: 'alice', tags: ['a', 'b'] } });
+    expect(sent.length).toBeGreaterThanOrEqual(2);
+    expect(new URL(sent[0]!.url).searchParams.has('query')).toBe(false);
+    sent.length = 0;
+    const again = await client.query(query, {}).toPromise();
+    expect(again.data).toEqual({ user: { id: 'alice', tags: ['a', 'b'] } });
+    expect(sent).toEqual([{ method: 'GET', url: expect.not.stringContaining('query=') }]);
   });
 
   it('answers an unknown hash PERSISTED_QUERY_NOT_FOUND, by GET and by POST, with no upstream call', async () => {
