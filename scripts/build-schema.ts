@@ -1,8 +1,17 @@
-/** Writes schema.graphql from the Pothos schema: the code is the source of truth, the SDL its checked-in artifact. */
+/**
+ * Writes schema.graphql (the plain schema) and schema.subgraph.graphql (the
+ * Federation subgraph, FEDERATION=true) from the Pothos schema: the code is
+ * the source of truth, the SDL files its checked-in artifacts.
+ */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { printSchemaSDL } from '../src/schema/sdl.js';
+import { printSchemaSDL, printSubgraphSDL } from '../src/schema/sdl.js';
 
-const target = fileURLToPath(new URL('../schema.graphql', import.meta.url));
-writeFileSync(target, printSchemaSDL());
-console.log(`wrote ${target}`);
+for (const [file, sdl] of [
+  ['schema.graphql', printSchemaSDL()],
+  ['schema.subgraph.graphql', printSubgraphSDL()],
+] as const) {
+  const target = fileURLToPath(new URL(`../${file}`, import.meta.url));
+  writeFileSync(target, sdl);
+  console.log(`wrote ${target}`);
+}

@@ -69,6 +69,8 @@ export interface Config {
     maxInFlight: number;
   };
   logLevel: string;
+  /** Also serve the Apollo Federation v2 subgraph (`_service`, `_entities`). */
+  federation: boolean;
 }
 
 export class ConfigError extends Error {
@@ -192,6 +194,7 @@ const env = z.object({
   OVERLOAD_EVENT_LOOP_LAG_MS: wholeNumber(0, MAX_WAIT_MS).optional(),
   OVERLOAD_MAX_IN_FLIGHT: wholeNumber(2).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  FEDERATION: bool.optional(),
 });
 
 /** Reads a Config from an environment; throws a ConfigError with one line on any problem. */
@@ -293,6 +296,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
       maxInFlight: e.OVERLOAD_MAX_IN_FLIGHT ?? 512,
     },
     logLevel: e.LOG_LEVEL ?? 'info',
+    federation: e.FEDERATION ?? false,
   };
 }
 

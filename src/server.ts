@@ -22,9 +22,10 @@ import { useHealth } from './plugins/health.js';
 import { MAX_BODY_BYTES, useLimits } from './plugins/limits.js';
 import { useMetrics } from './plugins/metrics.js';
 import { LoadShedder } from './overload.js';
+import { createPersistedQueries } from './plugins/persisted-queries.js';
 import { useRequestId } from './plugins/request-id.js';
 import { corsFor, useCsrfPrevention } from './plugins/security.js';
-import { schema } from './schema/index.js';
+import { schema, subgraphSchema } from './schema/index.js';
 import { createContext, type GatewayContext, type Services } from './schema/context.js';
 import { TimClient } from './tim/client.js';
 import { AdminSigner } from './tim/usersig.js';
@@ -93,6 +94,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     logger.warn({ refused, why }, 'overloaded: refusing new requests with 503'),
   );
   const auth = createAuth(config.auth, logger);
+  // With the embedded emulator REDIS_URL is ignored (budgetAndCacheOf says why), persisted queries included.
+  const persisted = await createPersistedQueries({
+    redisUrl: emulator ? undefined : config.redisUrl,
+    keyPrefix: `tim-tags:{${tim.sdkappid}}`,
+    log: logger,
+  });
   const plugins: Plugin[] = [
     useMetrics({ metrics, logger, graphqlEndpoint: '/graphql' }),
     useCodedHttpErrors(),
@@ -105,13 +112,15 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     // then the document's limits, then (before execution) its list bounds and only then who it reads: a list of
     // 31,000 ids is refused before authorisation coerces it.
     useCsrfPrevention(),
+    // A hash-only request gets its document here, before parsing: limits and auth see it like any other.
+    persisted.plugin,
     useLimits({ introspection: config.introspection, maxIdsPerRequest: config.maxIdsPerRequest }),
     auth.plugin,
     useInputErrorCodes(),
     useDeadlineBackstop(config.requestTimeoutMs + DEADLINE_MARGIN_MS),
   ];
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
-    schema,
+    schema: config.federation ? subgraphSchema : schema,
     plugins,
     context: ({ request }) => createContext(services, auth.callerOf(request)),
     graphqlEndpoint: '/graphql',
@@ -157,6 +166,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     await budgets.close();
     await tagCache?.close?.();
     await attributeCache?.close?.();
+    await persisted.close();
     client.close();
     await emulator?.close();
   };
@@ -174,7 +184,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info(
-    { url: `${url}/graphql`, upstream: emulator ? 'emulator' : tim.baseUrl, auth: config.auth.mode },
+    {
+      url: `${url}/graphql`,
+      upstream: emulator ? 'emulator' : tim.baseUrl,
+      auth: config.auth.mode,
+      federation: config.federation,
+    },
     'gateway listening',
   );
 

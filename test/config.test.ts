@@ -162,6 +162,12 @@ describe('loadConfig', () => {
     expect(loadConfig({}).overload).toEqual({ lagMs: 500, maxInFlight: 512 });
   });
 
+  it('serves the federation subgraph only with FEDERATION=true', () => {
+    expect(loadConfig({}).federation).toBe(false);
+    expect(loadConfig({ FEDERATION: 'true' }).federation).toBe(true);
+    expect(problem({ FEDERATION: 'on' })).toMatch(/^FEDERATION: /);
+  });
+
   it('lets real credentials run without auth only when asked to on purpose', () => {
     expect(loadConfig({ ...real, AUTH_MODE: 'none' }).auth.mode).toBe('none');
   });

@@ -49,10 +49,21 @@ const JWKS_ALGORITHMS = ['RS256', 'ES256'];
 /** Allowed clock skew between the token issuer and this gateway, for exp and nbf. */
 const CLOCK_TOLERANCE_S = 5;
 
-/** Root Query fields that read only the users their id arguments name. Any other field needs `tags:read`. */
-const ID_ARGUMENTS: Record<string, 'id' | 'ids'> = { user: 'id', users: 'ids' };
-/** Root fields that read no user's data: any valid token may ask them. */
-const HARMLESS_FIELDS = new Set(['__typename', '__schema', '__type', 'attributeNames']);
+/**
+ * Root Query fields that read only the users their arguments name, and how to
+ * find those ids in the coerced arguments. Any other field needs `tags:read`.
+ */
+const USERS_READ: Record<string, (args: Record<string, unknown>) => unknown[]> = {
+  user: (args) => [args.id],
+  users: (args) => (Array.isArray(args.ids) ? args.ids : [args.ids]),
+  // Federation (FEDERATION=true): a router's `_entities` reads the users its representations name.
+  _entities: (args) => (Array.isArray(args.representations) ? args.representations : []).map(entityUserId),
+};
+/**
+ * Root fields that read no user's data: any valid token may ask them (`_service` is the subgraph SDL that a
+ * router composes).
+ */
+const HARMLESS_FIELDS = new Set(['__typename', '__schema', '__type', '_service', 'attributeNames']);
 /** The User fields a mutation's answer may show of any user it wrote: the ones the writer named itself. */
 const WRITER_KNOWS = new Set(['id', '__typename']);
 
@@ -214,10 +225,9 @@ export function authorize(caller: Caller, args: OperationArgs): GraphQLError | n
       for (const id of ids) if (id !== caller.sub) others.add(id);
       return;
     }
-    const argument = ID_ARGUMENTS[node.name.value];
-    if (!argument || !field) throw new UnknownReach(`the field ${node.name.value}`);
-    const value: unknown = getArgumentValues(field, node, variables.coerced)[argument];
-    for (const id of Array.isArray(value) ? value : [value]) {
+    const usersRead = USERS_READ[node.name.value];
+    if (!usersRead || !field) throw new UnknownReach(`the field ${node.name.value}`);
+    for (const id of usersRead(getArgumentValues(field, node, variables.coerced))) {
       if (String(id) !== caller.sub) others.add(String(id));
     }
   };
@@ -268,6 +278,14 @@ function idsIn(value: unknown, key = ''): string[] {
 }
 
 class UnknownReach extends Error {}
+
+/** The user a `User` representation (`{ __typename: "User", id }`) names; any other one is beyond what we can tell. */
+function entityUserId(representation: unknown): string {
+  const { __typename, id } = (representation ?? {}) as { __typename?: unknown; id?: unknown };
+  if (__typename !== 'User' || (typeof id !== 'string' && typeof id !== 'number'))
+    throw new UnknownReach('a representation that is not a User with an id');
+  return String(id);
+}
 
 function unauthenticated(message: string): GraphQLError {
   return gqlError('UNAUTHENTICATED', message, {

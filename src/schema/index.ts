@@ -1,7 +1,20 @@
-/** Imports every type file (each registers itself on the builder) and exports the schema. */
+/**
+ * Imports every type file (each registers itself on the builder) and builds
+ * the schemas from those registrations: the plain one, and the Apollo
+ * Federation v2 subgraph that FEDERATION=true serves. Both are immutable
+ * values, so every gateway of a process may share them.
+ */
+import type { GraphQLSchema } from 'graphql';
 import { builder } from './builder.js';
 import './user.js';
 import './mutations.js';
 import './attributes.js';
+import './federation.js';
+
+/** Federation v2 with the directives this schema uses (`@key`); v2.6 is what the plugin and composers document. */
+export const FEDERATION_LINK = 'https://specs.apollo.dev/federation/v2.6';
 
 export const schema = builder.toSchema({ sortSchema: false });
+
+/** The plain schema with `_service` and `_entities`, and `User @key(fields: "id")`. */
+export const subgraphSchema: GraphQLSchema = builder.toSubGraphSchema({ linkUrl: FEDERATION_LINK });
