@@ -1,7 +1,10 @@
 /**
  * What the bench measures. Issue 4: four shapes of load, each with
  * cross-request coalescing on and off; issue 5: the ten-user load over two
- * gateways behind one Redis, and a hot set of ids with the tag cache on.
+ * gateways behind one Redis, and a hot set of ids with the tag cache on;
+ * issue 14: the gateway's own cost with no upstream limit at all, side by
+ * side with the reference gateway, and the single-user load at the real
+ * limit against a baseline build.
  */
 import { firstAccounts, randomAccounts } from './users.js';
 
@@ -22,11 +25,24 @@ export interface Scenario {
   env?: Record<string, string>;
   /** Run only when Redis answers; the gateways get REDIS_URL. */
   needsRedis?: boolean;
+  /**
+   * `unlimited`: an emulator that never refuses a call for rate, and gateways with
+   * TIM_MAX_QPS=100000, so what is measured is the servers' own cost. Default `limited`.
+   */
+  upstream?: 'limited' | 'unlimited';
+  /** Also run the same load on the reference gateway (../shared/reference/naive.mjs). */
+  reference?: boolean;
+  /** Also run the same load (coalescing on) on the gateway built at `--baseline <rev>`. */
+  baseline?: boolean;
 }
+
+/** The gateways' budget when the upstream has no limit: the most the config accepts. */
+export const UNLIMITED_QPS = '100000';
 
 const USER_QUERY = 'query User($id: ID!) { user(id: $id) { id tags } }';
 const USERS_QUERY = 'query Users($ids: [ID!]!) { users(ids: $ids) { id tags } }';
 
+const singleUserBody = () => JSON.stringify({ query: USER_QUERY, variables: { id: randomAccounts(1)[0] } });
 const usersBody = (ids: string[]) => JSON.stringify({ query: USERS_QUERY, variables: { ids } });
 const fixed = (body: string) => () => body;
 
@@ -37,6 +53,30 @@ const HOT_IDS_PER_REQUEST = 100;
 const HOT_CACHE_TTL_MS = 5000;
 
 export const SCENARIOS: Scenario[] = [
+  {
+    key: 'free-hundred',
+    name: 'one 100-user query, 50 conns, no upstream limit',
+    connections: 50,
+    gateways: 1,
+    modes: ['on'],
+    body: fixed(usersBody(firstAccounts(100))),
+    varies: false,
+    upstream: 'unlimited',
+    env: { TIM_MAX_QPS: UNLIMITED_QPS },
+    reference: true,
+  },
+  {
+    key: 'free-single',
+    name: 'single user, random ids, 200 conns, no upstream limit',
+    connections: 200,
+    gateways: 1,
+    modes: ['on'],
+    body: singleUserBody,
+    varies: true,
+    upstream: 'unlimited',
+    env: { TIM_MAX_QPS: UNLIMITED_QPS },
+    reference: true,
+  },
   {
     key: 'hundred',
     name: 'one 100-user query, 50 conns',
@@ -52,8 +92,9 @@ export const SCENARIOS: Scenario[] = [
     connections: 200,
     gateways: 1,
     modes: ['on', 'off'],
-    body: () => JSON.stringify({ query: USER_QUERY, variables: { id: randomAccounts(1)[0] } }),
+    body: singleUserBody,
     varies: true,
+    baseline: true,
   },
   {
     key: 'ten',

@@ -99,7 +99,7 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
           departures = [];
           return null;
         case 'memory':
-          return memory.summary();
+          return memory.summary(q.gc);
         case 'departures':
           return departures.filter((t) => t >= q.since && t <= q.until);
         case 'upstream':
@@ -122,10 +122,11 @@ const memory = (() => {
   setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100).unref();
   return {
     reset: () => void (peak = process.memoryUsage.rss()),
-    summary: (): MemorySummary => {
-      const rss = process.memoryUsage.rss();
+    summary: (gc = false): MemorySummary => {
+      if (gc) (globalThis as { gc?: () => void }).gc?.();
+      const { rss, heapUsed } = process.memoryUsage();
       peak = Math.max(peak, rss);
-      return { rss, peakRss: peak };
+      return { rss, peakRss: peak, heapUsed };
     },
   };
 })();
