@@ -17,7 +17,7 @@ import { GatewayMetrics } from './metrics.js';
 import { createAuth } from './plugins/auth.js';
 import { useCodedHttpErrors, useInputErrorCodes } from './plugins/error-codes.js';
 import { useHealth } from './plugins/health.js';
-import { MAX_BODY_BYTES, useLimits } from './plugins/limits.js';
+import { MAX_BODY_BYTES, useBodySizeLimit, useLimits } from './plugins/limits.js';
 import { useMetrics } from './plugins/metrics.js';
 import { useRequestId } from './plugins/request-id.js';
 import { corsFor, useCsrfPrevention } from './plugins/security.js';
@@ -93,6 +93,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     useCsrfPrevention(),
     auth.plugin,
     useLimits({ introspection: config.introspection }),
+    useBodySizeLimit(MAX_BODY_BYTES),
     useInputErrorCodes(),
   ];
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
@@ -107,7 +108,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     batching: false,
     // No uploads: a multipart body is refused (415) rather than parsed.
     multipart: false,
-    maxRequestBodySize: MAX_BODY_BYTES,
+    // useBodySizeLimit does yoga's check without its per-request stream pipeline.
+    maxRequestBodySize: false,
     graphiql: config.graphiql ? graphiqlOptions(config.auth.mode === 'jwt') : false,
     renderGraphiQL: offlineGraphiQLRenderer(),
     logging: {
