@@ -6,6 +6,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -95,6 +96,9 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     useLimits({ introspection: config.introspection }),
     useBodySizeLimit(MAX_BODY_BYTES),
     useInputErrorCodes(),
+    // Each document is compiled once to a function that runs its selection directly (graphql-jit),
+    // instead of being walked field by field for every request: the most of a request's CPU.
+    useGraphQlJit() as Plugin,
   ];
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema,
