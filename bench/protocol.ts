@@ -44,6 +44,8 @@ export interface MemorySummary {
   rss: number;
   peakRss: number;
   heapUsed: number;
+  /** CPU time (user + system) the process used since the last reset, in ms. */
+  cpuMs: number;
 }
 
 export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };

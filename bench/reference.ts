@@ -126,14 +126,17 @@ export class ReferenceProcess {
     return new ReferenceProcess(child, `http://127.0.0.1:${port}`);
   }
 
+  private cpuAtReset = 0;
+
   reset(): void {
     this.peak = rssOf(this.pid);
+    this.cpuAtReset = cpuMsOf(this.pid);
   }
 
   memory(): MemorySummary {
     const rss = rssOf(this.pid);
     this.peak = Math.max(this.peak, rss);
-    return { rss, peakRss: this.peak, heapUsed: NaN };
+    return { rss, peakRss: this.peak, heapUsed: NaN, cpuMs: cpuMsOf(this.pid) - this.cpuAtReset };
   }
 
   async stop(): Promise<void> {
@@ -152,6 +155,18 @@ function rssOf(pid: number): number {
     return kb ? Number(kb) * 1024 : 0;
   } catch {
     return 0;
+  }
+}
+
+/** CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat (clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces: utime is the 12th, stime the 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
   }
 }
 

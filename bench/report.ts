@@ -25,6 +25,8 @@ export interface Row {
   peakDeparturesInOneSecond: number;
   /** Errors in response bodies by code (one per failed user), socket errors, and the upstream's refusals as `TIM nnnnn`. */
   errors: Record<string, number>;
+  /** CPU time the serving processes spent per response, in microseconds: less noisy than req/s on a busy machine. */
+  cpuUsPerReq: number;
   /** Peak RSS of each gateway process during the measure. */
   rssMb: number[];
   /** Where the gateways said their rate budget lives (/readyz). */
@@ -65,6 +67,7 @@ export function table(rows: Row[]): string {
     'peak calls in 1 s (arrived / sent)',
     'errors (count)',
     'RSS MB',
+    'CPU µs/req',
   ];
   const lines = rows.map((r) => [
     r.scenario,
@@ -80,6 +83,7 @@ export function table(rows: Row[]): string {
     `${r.peakCallsInOneSecond} / ${Number.isNaN(r.peakDeparturesInOneSecond) ? '-' : r.peakDeparturesInOneSecond}`,
     describeErrors(r.errors),
     r.rssMb.map((mb) => mb.toFixed(0)).join(' + '),
+    int(r.cpuUsPerReq),
   ]);
   return [head, head.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
@@ -113,7 +117,8 @@ export function comparisons(rows: Row[]): string[] {
       `${ours.scenario}: gateway / ${other.server} = ${ratio(ours.okReqPerS, other.okReqPerS, 2)} ok req/s ` +
         `(${int(ours.okReqPerS)} vs ${int(other.okReqPerS)}), ${ratio(ours.okLookupsPerS, other.okLookupsPerS, 2)} ok lookups/s, ` +
         `RSS ${ratio(sum(ours.rssMb), sum(other.rssMb), 2)} (${sum(ours.rssMb).toFixed(0)} vs ${sum(other.rssMb).toFixed(0)} MB), ` +
-        `p99 ${ours.p99Ms} vs ${other.p99Ms} ms`,
+        `p99 ${ours.p99Ms} vs ${other.p99Ms} ms, CPU per request ${ratio(ours.cpuUsPerReq, other.cpuUsPerReq, 2)} ` +
+        `(${int(ours.cpuUsPerReq)} vs ${int(other.cpuUsPerReq)} µs)`,
     );
   }
   return out;

@@ -319,6 +319,7 @@ async function measure(scenario: Scenario, mode: Mode, server: Server): Promise<
       peakDeparturesInOneSecond: departures ? mostInWindow(departures) : NaN,
       errors,
       rssMb: memory.map((m) => m.peakRss / 2 ** 20),
+      cpuUsPerReq: (memory.reduce((n, m) => n + m.cpuMs, 0) * 1000) / Math.max(1, load.responses),
       budget,
     };
   } finally {
