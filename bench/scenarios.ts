@@ -64,6 +64,7 @@ export const SCENARIOS: Scenario[] = [
     upstream: 'unlimited',
     env: { TIM_MAX_QPS: UNLIMITED_QPS },
     reference: true,
+    baseline: true,
   },
   {
     key: 'free-single',
@@ -76,6 +77,7 @@ export const SCENARIOS: Scenario[] = [
     upstream: 'unlimited',
     env: { TIM_MAX_QPS: UNLIMITED_QPS },
     reference: true,
+    baseline: true,
   },
   {
     key: 'hundred',
