@@ -66,8 +66,15 @@ export class ServingProcess {
     });
   }
 
-  /** Forks bench/serve.ts with extra node flags (e.g. `--cpu-prof`) and waits until it listens. */
-  static async start(start: EmulatorStart | GatewayStart, nodeFlags: string[] = []): Promise<ServingProcess> {
+  /**
+   * Forks bench/serve.ts with extra node flags (e.g. `--cpu-prof`) and waits until it listens;
+   * the gateway is loaded from `distUrl` (this checkout's dist/ unless a baseline's is given).
+   */
+  static async start(
+    start: EmulatorStart | GatewayStart,
+    nodeFlags: string[] = [],
+    distUrl = DIST_URL,
+  ): Promise<ServingProcess> {
     const child = fork(await serveScript(), [], {
       execArgv: nodeFlags,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -75,7 +82,7 @@ export class ServingProcess {
     const ready = await new Promise<Ready>((resolve, reject) => {
       child.once('message', (m: Ready) => resolve(m));
       child.once('exit', (code) => reject(new Error(`bench ${start.role} exited with ${code} before it listened`)));
-      child.send({ ...start, distUrl: DIST_URL });
+      child.send({ ...start, distUrl });
     });
     return new ServingProcess(child, ready.url, ready.pid);
   }

@@ -23,7 +23,8 @@ export type StartMessage = (EmulatorStart | GatewayStart) & { distUrl: string };
 export type Question =
   | { id: number; ask: 'reset' }
   | { id: number; ask: 'upstream'; since: number; until: number }
-  | { id: number; ask: 'memory' }
+  /** With `gc`, after a full garbage collection when the process has one to call (`--expose-gc`). */
+  | { id: number; ask: 'memory'; gc?: boolean }
   /** A gateway's upstream calls: when each attempt started, by its own clock (im_get_tag only). */
   | { id: number; ask: 'departures'; since: number; until: number }
   | { id: number; ask: 'stop' };
@@ -38,10 +39,13 @@ export interface UpstreamSummary {
   errors: Record<string, number>;
 }
 
-/** Resident set size in bytes: now, and the highest seen since the last reset. */
+/** Resident set size in bytes: now, and the highest seen since the last reset; the JS heap in use now (NaN if unknown). */
 export interface MemorySummary {
   rss: number;
   peakRss: number;
+  heapUsed: number;
+  /** CPU time (user + system) the process used since the last reset, in ms. */
+  cpuMs: number;
 }
 
 export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };

@@ -1,10 +1,16 @@
 /** The bench's results: one row per scenario and mode, printed as a markdown table and checked against the issues' targets. */
 import type { Mode } from './scenarios.js';
 
+/** Who served a row: this checkout's gateway, the reference (naive.mjs), or the gateway at a baseline commit. */
+export type Server = 'gateway' | 'reference' | `baseline ${string}`;
+
 export interface Row {
   key: string;
   scenario: string;
+  server: Server;
   mode: Mode;
+  /** Whether the upstream held the real limit (100 calls/s); false for the no-limit scenarios. */
+  limited: boolean;
   gateways: number;
   durationS: number;
   reqPerS: number;
@@ -19,6 +25,8 @@ export interface Row {
   peakDeparturesInOneSecond: number;
   /** Errors in response bodies by code (one per failed user), socket errors, and the upstream's refusals as `TIM nnnnn`. */
   errors: Record<string, number>;
+  /** CPU time the serving processes spent per response, in microseconds: less noisy than req/s on a busy machine. */
+  cpuUsPerReq: number;
   /** Peak RSS of each gateway process during the measure. */
   rssMb: number[];
   /** Where the gateways said their rate budget lives (/readyz). */
@@ -47,6 +55,7 @@ const one = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '-');
 export function table(rows: Row[]): string {
   const head = [
     'scenario',
+    'server',
     'coalescing',
     'req/s',
     'ok req/s',
@@ -57,11 +66,13 @@ export function table(rows: Row[]): string {
     'accounts/call',
     'peak calls in 1 s (arrived / sent)',
     'errors (count)',
-    'gateway RSS MB',
+    'RSS MB',
+    'CPU µs/req',
   ];
   const lines = rows.map((r) => [
     r.scenario,
-    r.mode,
+    r.server,
+    r.server === 'reference' ? '-' : r.mode,
     int(r.reqPerS),
     int(r.okReqPerS),
     int(r.okLookupsPerS),
@@ -69,9 +80,10 @@ export function table(rows: Row[]): string {
     String(r.p99Ms),
     one(r.upstreamCallsPerS),
     one(r.accountsPerCall),
-    `${r.peakCallsInOneSecond} / ${r.peakDeparturesInOneSecond}`,
+    `${r.peakCallsInOneSecond} / ${Number.isNaN(r.peakDeparturesInOneSecond) ? '-' : r.peakDeparturesInOneSecond}`,
     describeErrors(r.errors),
     r.rssMb.map((mb) => mb.toFixed(0)).join(' + '),
+    int(r.cpuUsPerReq),
   ]);
   return [head, head.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
 }
@@ -84,8 +96,8 @@ function describeErrors(errors: Record<string, number>): string {
 /** On/off ratios for every scenario measured both ways. */
 export function ratios(rows: Row[]): string[] {
   const out: string[] = [];
-  for (const on of rows.filter((r) => r.mode === 'on')) {
-    const off = rows.find((r) => r.key === on.key && r.mode === 'off');
+  for (const on of rows.filter((r) => r.mode === 'on' && r.server === 'gateway')) {
+    const off = rows.find((r) => r.key === on.key && r.mode === 'off' && r.server === 'gateway');
     if (!off) continue;
     out.push(
       `${on.scenario}: coalescing on/off = ${ratio(on.reqPerS, off.reqPerS)} req/s, ` +
@@ -95,14 +107,35 @@ export function ratios(rows: Row[]): string[] {
   return out;
 }
 
-function ratio(a: number, b: number): string {
-  return b > 0 ? `x${(a / b).toFixed(1)}` : a > 0 ? 'x(inf)' : '-';
+/** Gateway / reference and gateway / baseline, for every scenario that ran on either. */
+export function comparisons(rows: Row[]): string[] {
+  const out: string[] = [];
+  for (const other of rows.filter((r) => r.server !== 'gateway')) {
+    const ours = rows.find((r) => r.key === other.key && r.mode === 'on' && r.server === 'gateway');
+    if (!ours) continue;
+    out.push(
+      `${ours.scenario}: gateway / ${other.server} = ${ratio(ours.okReqPerS, other.okReqPerS, 2)} ok req/s ` +
+        `(${int(ours.okReqPerS)} vs ${int(other.okReqPerS)}), ${ratio(ours.okLookupsPerS, other.okLookupsPerS, 2)} ok lookups/s, ` +
+        `RSS ${ratio(sum(ours.rssMb), sum(other.rssMb), 2)} (${sum(ours.rssMb).toFixed(0)} vs ${sum(other.rssMb).toFixed(0)} MB), ` +
+        `p99 ${ours.p99Ms} vs ${other.p99Ms} ms, CPU per request ${ratio(ours.cpuUsPerReq, other.cpuUsPerReq, 2)} ` +
+        `(${int(ours.cpuUsPerReq)} vs ${int(other.cpuUsPerReq)} µs)`,
+    );
+  }
+  return out;
 }
 
-/** Issue 4's and issue 5's targets, for the rows that were measured. */
-export function checks(rows: Row[]): Check[] {
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+function ratio(a: number, b: number, digits = 1): string {
+  return b > 0 ? `x${(a / b).toFixed(digits)}` : a > 0 ? 'x(inf)' : '-';
+}
+
+/** Issue 4's, 5's and 14's targets, for the rows that were measured. */
+export function checks(allRows: Row[]): Check[] {
+  const rows = allRows.filter((r) => r.server === 'gateway');
   const row = (key: string, mode: Mode) => rows.find((r) => r.key === key && r.mode === mode);
   const out: Check[] = [];
+  const reference = (key: string) => allRows.find((r) => r.key === key && r.server === 'reference');
 
   const ten = row('ten', 'on');
   if (ten) {
@@ -115,8 +148,45 @@ export function checks(rows: Row[]): Check[] {
     out.push({ target: 'ten users per request: p99 < 250 ms', measured: `p99 ${ten.p99Ms} ms`, met: ten.p99Ms < 250 });
   }
 
+  for (const [key, times] of [
+    ['free-hundred', 1.2],
+    ['free-single', 3],
+  ] as const) {
+    const ours = row(key, 'on');
+    const ref = reference(key);
+    if (!ours || !ref) continue;
+    const x = ours.okReqPerS / ref.okReqPerS;
+    out.push({
+      target: `${ours.scenario}: >= ${times}x the reference's ok req/s`,
+      measured: `x${x.toFixed(2)} (${int(ours.okReqPerS)} vs ${int(ref.okReqPerS)} ok req/s)`,
+      met: x >= times,
+    });
+    const rss = sum(ours.rssMb) / sum(ref.rssMb);
+    out.push({
+      target: `${ours.scenario}: RSS <= 1.0x the reference's`,
+      measured: `x${rss.toFixed(2)} (${sum(ours.rssMb).toFixed(0)} vs ${sum(ref.rssMb).toFixed(0)} MB)`,
+      met: rss <= 1,
+    });
+  }
+
   const singleOn = row('single', 'on');
   const singleOff = row('single', 'off');
+  if (singleOn) {
+    out.push({
+      target: 'single user at the real limit: >= 8,000 ok lookups/s',
+      measured: `${int(singleOn.okLookupsPerS)} ok lookups/s, ${((singleOn.okLookupsPerS / UPSTREAM_LOOKUPS_PER_SECOND) * 100).toFixed(0)}% of the 10,000 limit`,
+      met: singleOn.okLookupsPerS >= 8000,
+    });
+    const base = allRows.find((r) => r.key === 'single' && r.server.startsWith('baseline'));
+    if (base) {
+      const x = singleOn.okLookupsPerS / base.okLookupsPerS;
+      out.push({
+        target: `single user at the real limit: >= 1.6x the ${base.server}`,
+        measured: `x${x.toFixed(2)} (${int(singleOn.okLookupsPerS)} vs ${int(base.okLookupsPerS)} ok lookups/s)`,
+        met: x >= 1.6,
+      });
+    }
+  }
   if (singleOn && singleOff) {
     const x = singleOff.okReqPerS > 0 ? singleOn.okReqPerS / singleOff.okReqPerS : Infinity;
     out.push({
@@ -127,7 +197,7 @@ export function checks(rows: Row[]): Check[] {
   }
 
   for (const r of rows) {
-    if ((r.key === 'ten' || r.key === 'redis-ten') && r.mode === 'on') continue;
+    if (!r.limited || ((r.key === 'ten' || r.key === 'redis-ten') && r.mode === 'on')) continue;
     if (r.peakCallsInOneSecond > UPSTREAM_CALLS_PER_SECOND)
       out.push(upstreamWithinLimit(`${r.scenario} (${r.mode})`, r));
   }
@@ -173,6 +243,8 @@ export function markdown(opts: {
   skipped: Skipped[];
   checks: Check[];
   ratios: string[];
+  comparisons: string[];
+  soak: SoakResult[];
   profiles: string[];
 }): string {
   const parts = [
@@ -187,7 +259,10 @@ export function markdown(opts: {
       'during the measure; peak = most calls in any sliding second (maxCallsInWindow), as they arrived at the emulator / ' +
       'as the gateways sent them.',
   ];
+  if (opts.comparisons.length > 0)
+    parts.push('', '## Gateway / reference and baseline', '', opts.comparisons.map((r) => `- ${r}`).join('\n'));
   if (opts.ratios.length > 0) parts.push('', '## Coalescing on / off', '', opts.ratios.map((r) => `- ${r}`).join('\n'));
+  if (opts.soak.length > 0) parts.push('', '## Soak', '', opts.soak.map((s) => `- ${describeSoak(s)}`).join('\n'));
   if (opts.checks.length > 0) {
     parts.push(
       '',
@@ -201,4 +276,28 @@ export function markdown(opts: {
   }
   if (opts.profiles.length > 0) parts.push('', '## CPU profiles (gateway, self time)', '', ...opts.profiles);
   return `${parts.join('\n')}\n`;
+}
+
+/** Memory of one gateway over a long run: after the warm-up, and at the end (both after a full GC). */
+export interface SoakResult {
+  scenario: string;
+  durationS: number;
+  okReqPerS: number;
+  start: { rssMb: number; heapMb: number };
+  end: { rssMb: number; heapMb: number };
+}
+
+/** Flat: heap and RSS at the end within 10% of the start. */
+export function soakFlat(s: SoakResult): boolean {
+  return s.end.rssMb <= s.start.rssMb * 1.1 && s.end.heapMb <= s.start.heapMb * 1.1;
+}
+
+export function describeSoak(s: SoakResult): string {
+  const pct = (end: number, start: number) =>
+    `${end >= start ? '+' : ''}${(((end - start) / start) * 100).toFixed(1)}%`;
+  return (
+    `${soakFlat(s) ? 'FLAT  ' : 'GROWS '} ${s.scenario}, ${s.durationS.toFixed(0)} s at ${int(s.okReqPerS)} ok req/s: ` +
+    `RSS ${s.start.rssMb.toFixed(0)} -> ${s.end.rssMb.toFixed(0)} MB (${pct(s.end.rssMb, s.start.rssMb)}), ` +
+    `heap ${s.start.heapMb.toFixed(1)} -> ${s.end.heapMb.toFixed(1)} MB (${pct(s.end.heapMb, s.start.heapMb)})`
+  );
 }

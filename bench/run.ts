@@ -1,13 +1,22 @@
 /**
  * `npm run bench`: autocannon against real gateways over a real emulator
- * (20 ms upstream latency, the real 100 calls/s limit), each in its own
- * process; prints a table and writes it to bench/results/ (latest.md,
- * latest.json and a timestamped copy of each).
+ * (20 ms upstream latency, the real 100 calls/s limit, or none at all for the
+ * `free-*` scenarios), each in its own process; prints a table and writes it
+ * to bench/results/ (latest.md, latest.json and a timestamped copy of each).
  *
- *   npm run bench -- [--only ten,single] [--duration 8] [--warmup 2]
+ *   npm run bench -- [--only free-hundred,single] [--duration 8] [--warmup 2]
  *                    [--request-timeout 2000] [--redis-url redis://127.0.0.1:6379] [--profile]
+ *                    [--baseline <git rev>] [--soak [--soak-scenario single] [--soak-duration 300]]
  *
  * The Redis scenarios (issue 5) are skipped, with a note, when Redis does not answer.
+ *
+ * Scenarios marked `reference` also run on ../shared/reference/naive.mjs
+ * (BENCH_REFERENCE_DIR overrides where), installed in a temporary folder once
+ * per lock file. `--baseline <rev>` builds the gateway at that revision (once
+ * per commit, in a temporary folder) and runs the scenarios marked `baseline`
+ * on it too. `--soak` runs one scenario for five minutes and compares heap and
+ * RSS at its start and end; it runs the other scenarios only when `--only`
+ * names them.
  *
  * `--profile` runs every gateway under `node --cpu-prof` and adds where its
  * time went to the report (profiles in bench/results/profiles/).
@@ -22,14 +31,32 @@ import { parseArgs } from 'node:util';
 import { runLoad } from './load.js';
 import { ServingProcess } from './processes.js';
 import { describeProfile, summarizeProfile } from './profile.js';
+import type { MemorySummary } from './protocol.js';
+import { buildBaseline, installReference, referenceSource, ReferenceProcess } from './reference.js';
 import { mostInWindow } from '../src/emulator/index.js';
-import { checks, markdown, ratios, table, type Row, type Setting, type Skipped } from './report.js';
-import { SCENARIOS, type Mode, type Scenario } from './scenarios.js';
+import {
+  checks,
+  comparisons,
+  describeSoak,
+  markdown,
+  ratios,
+  soakFlat,
+  table,
+  type Row,
+  type Server,
+  type Setting,
+  type Skipped,
+  type SoakResult,
+} from './report.js';
+import { SCENARIOS, UNLIMITED_QPS, type Mode, type Scenario } from './scenarios.js';
 import { USER_COUNT } from './users.js';
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const UPSTREAM_LATENCY_MS = 20;
 const UPSTREAM_MAX_CALLS_PER_SECOND = 100;
+/** The emulator's limit for "no upstream limit": more calls than any run can make in a second. */
+const UNLIMITED_CALLS_PER_SECOND = 1_000_000_000;
 /** Not the default demo app's id, so a shared Redis keeps the bench's budget apart from other users'. */
 const SDKAPPID = 1400099999;
 
@@ -41,6 +68,10 @@ const { values: args } = parseArgs({
     'request-timeout': { type: 'string', default: '2000' },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
     profile: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
+    soak: { type: 'boolean', default: false },
+    'soak-scenario': { type: 'string', default: 'single' },
+    'soak-duration': { type: 'string', default: '300' },
   },
 });
 const durationS = Number(args.duration);
@@ -48,11 +79,13 @@ const warmupS = Number(args.warmup);
 const requestTimeoutMs = args['request-timeout'];
 const redisUrl = args['redis-url'];
 const only = args.only?.split(',').map((k) => k.trim());
-const selected = only ? SCENARIOS.filter((s) => only.includes(s.key)) : SCENARIOS;
-if (selected.length === 0) {
-  console.error(`--only matches no scenario; the keys are ${SCENARIOS.map((s) => s.key).join(', ')}`);
+const selected = only ? SCENARIOS.filter((s) => only.includes(s.key)) : args.soak ? [] : SCENARIOS;
+const soakScenario = args.soak ? SCENARIOS.find((s) => s.key === args['soak-scenario']) : undefined;
+if ((only && selected.length === 0) || (args.soak && !soakScenario)) {
+  console.error(`no such scenario; the keys are ${SCENARIOS.map((s) => s.key).join(', ')}`);
   process.exit(2);
 }
+const soakDurationS = Number(args['soak-duration']);
 
 const startedAt = new Date();
 const loadAtStart = loadavg();
@@ -60,22 +93,18 @@ const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
 const profileDir = `${RESULTS}profiles/${stamp}`;
 const secretKey = randomBytes(24).toString('hex');
 
-const emulator = await ServingProcess.start({
-  role: 'emulator',
-  sdkappid: SDKAPPID,
-  secretKey,
-  latencyMs: UPSTREAM_LATENCY_MS,
-  maxCallsPerSecond: UPSTREAM_MAX_CALLS_PER_SECOND,
-});
-// The emulator stands in for a remote service with CPUs of its own: when it shares 2 cores with the
-// gateway and the load, a starved event loop stamps calls late and in bunches, and it would count
-// (and refuse) calls that left the gateway evenly paced. A higher priority keeps its clock honest.
-const emulatorPriority = raisePriority(emulator.pid, -10);
+// Everything the run needs is built before any load, so no build shares the CPUs with a measure.
+const referenceDir = selected.some((s) => s.reference) ? await installReference(referenceSource(REPO_ROOT)) : null;
+const baseline = args.baseline ? await buildBaseline(REPO_ROOT, args.baseline) : null;
+
+const emulators = new Map<'limited' | 'unlimited', ServingProcess>();
+let emulatorPriority = 'no emulator started';
 const redisProblem = selected.some((s) => s.needsRedis) ? await whyNoRedis() : null;
 
 const rows: Row[] = [];
 const skipped: Skipped[] = [];
 const profiles: string[] = [];
+const soaks: SoakResult[] = [];
 try {
   for (const scenario of selected) {
     if (scenario.needsRedis && redisProblem) {
@@ -83,15 +112,22 @@ try {
       console.log(`skipped: ${scenario.name}: ${redisProblem}`);
       continue;
     }
-    for (const mode of scenario.modes) {
-      console.log(`running: ${scenario.name}, coalescing ${mode} (${warmupS} s warm-up, ${durationS} s measure)`);
-      rows.push(await measure(scenario, mode));
+    const servers: Array<[Mode, Server]> = scenario.modes.map((mode) => [mode, 'gateway']);
+    if (scenario.reference && referenceDir) servers.push(['on', 'reference']);
+    if (scenario.baseline && baseline) servers.push(['on', `baseline ${baseline.commit}`]);
+    for (const [mode, server] of servers) {
+      console.log(
+        `running: ${scenario.name}, ${server}${server === 'reference' ? '' : `, coalescing ${mode}`} ` +
+          `(${warmupS} s warm-up, ${durationS} s measure)`,
+      );
+      rows.push(await measure(scenario, mode, server));
       // Let the emulator's sliding window empty, so one run's calls never count against the next.
       await sleep(1100);
     }
   }
+  if (soakScenario) soaks.push(await soak(soakScenario));
 } finally {
-  await emulator.stop();
+  await Promise.all([...emulators.values()].map((e) => e.stop()));
 }
 
 const settings: Setting[] = [
@@ -108,8 +144,14 @@ const settings: Setting[] = [
   { name: 'emulator priority', value: emulatorPriority },
   {
     name: 'gateway',
-    value: `dist/ build, one process per gateway; TIM_MAX_QPS=100, REQUEST_TIMEOUT_MS=${requestTimeoutMs}, LOG_LEVEL=warn`,
+    value:
+      `dist/ build, one process per gateway; TIM_MAX_QPS=100 (${UNLIMITED_QPS} with no upstream limit), ` +
+      `REQUEST_TIMEOUT_MS=${requestTimeoutMs}, LOG_LEVEL=warn`,
   },
+  ...(referenceDir
+    ? [{ name: 'reference', value: `naive.mjs from ${referenceSource(REPO_ROOT)}, installed in ${referenceDir}` }]
+    : []),
+  ...(baseline ? [{ name: 'baseline', value: `the gateway at ${baseline.commit} (--baseline ${args.baseline})` }] : []),
   {
     name: 'load',
     value: `autocannon in the parent process, ${warmupS} s warm-up then ${durationS} s measured per row`,
@@ -121,13 +163,18 @@ const report = {
   settings,
   rows,
   skipped,
-  checks: checks(rows),
+  checks: [
+    ...checks(rows),
+    ...soaks.map((s) => ({ target: `soak: heap and RSS within 10%`, measured: describeSoak(s), met: soakFlat(s) })),
+  ],
   ratios: ratios(rows),
+  comparisons: comparisons(rows),
+  soak: soaks,
   profiles,
 };
 const text = markdown(report);
 console.log(`\n${table(rows)}\n`);
-for (const line of report.ratios) console.log(line);
+for (const line of [...report.comparisons, ...report.ratios]) console.log(line);
 for (const c of report.checks) console.log(`${c.met ? 'MET   ' : 'MISSED'} ${c.target}: ${c.measured}`);
 for (const s of skipped) console.log(`SKIPPED ${s.scenario}: ${s.why}`);
 
@@ -141,9 +188,60 @@ await Promise.all([
 ]);
 console.log(`\nwritten: bench/results/latest.md, bench/results/${stamp}.md (and .json)`);
 
-/** One row: fresh gateways, a warm-up, then the measured load and what the upstream and the gateways saw of it. */
-async function measure(scenario: Scenario, mode: Mode): Promise<Row> {
-  const label = `${scenario.key}-${mode}`;
+/** The emulator for a scenario's upstream, started on first use. */
+async function emulatorFor(upstream: 'limited' | 'unlimited'): Promise<ServingProcess> {
+  let emulator = emulators.get(upstream);
+  if (!emulator) {
+    emulator = await ServingProcess.start({
+      role: 'emulator',
+      sdkappid: SDKAPPID,
+      secretKey,
+      latencyMs: UPSTREAM_LATENCY_MS,
+      maxCallsPerSecond: upstream === 'limited' ? UPSTREAM_MAX_CALLS_PER_SECOND : UNLIMITED_CALLS_PER_SECOND,
+    });
+    emulators.set(upstream, emulator);
+    // The emulator stands in for a remote service with CPUs of its own: when it shares 2 cores with the
+    // gateway and the load, a starved event loop stamps calls late and in bunches, and it would count
+    // (and refuse) calls that left the gateway evenly paced. A higher priority keeps its clock honest.
+    emulatorPriority = raisePriority(emulator.pid, -10);
+  }
+  return emulator;
+}
+
+/** What a row measures of the processes serving it. */
+interface Served {
+  urls: string[];
+  reset(): Promise<unknown>;
+  memory(gc?: boolean): Promise<MemorySummary[]>;
+  /** When each gateway's upstream calls left; null when the server cannot tell (the reference). */
+  departures(since: number, until: number): Promise<number[] | null>;
+  stop(): Promise<void>;
+}
+
+/** Fresh servers for one row: the gateways (this build's or the baseline's), or the reference. */
+async function serve(
+  scenario: Scenario,
+  mode: Mode,
+  server: Server,
+  emulator: ServingProcess,
+  label: string,
+  nodeFlags: string[],
+): Promise<Served> {
+  if (server === 'reference') {
+    const reference = await ReferenceProcess.start(referenceDir!, {
+      TIM_SDKAPPID: String(SDKAPPID),
+      TIM_SECRET_KEY: secretKey,
+      TIM_ADMIN_IDENTIFIER: 'administrator',
+      TIM_BASE_URL: emulator.url,
+    });
+    return {
+      urls: [reference.url],
+      reset: async () => reference.reset(),
+      memory: async () => [reference.memory()],
+      departures: async () => null,
+      stop: () => reference.stop(),
+    };
+  }
   const env: Record<string, string> = {
     PORT: '0',
     HOST: '127.0.0.1',
@@ -157,35 +255,58 @@ async function measure(scenario: Scenario, mode: Mode): Promise<Row> {
     ...(scenario.needsRedis ? { REDIS_URL: redisUrl } : {}),
     ...scenario.env,
   };
+  const distUrl = server === 'gateway' ? undefined : baseline!.distUrl;
   const gateways = await Promise.all(
     Array.from({ length: scenario.gateways }, (_, i) =>
       ServingProcess.start(
         { role: 'gateway', env, coalesce: mode === 'on', logFile: `${RESULTS}logs/${label}-${i + 1}.log` },
-        // tsx's loader thread writes a profile too, so each process gets its own directory.
-        args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${label}-${i + 1}`] : [],
+        args.profile ? [...nodeFlags, '--cpu-prof', `--cpu-prof-dir=${profileDir}/${label}-${i + 1}`] : nodeFlags,
+        distUrl,
       ),
     ),
   );
+  return {
+    urls: gateways.map((g) => g.url),
+    reset: () => Promise.all(gateways.map((g) => g.ask({ ask: 'reset' }))),
+    memory: (gc) => Promise.all(gateways.map((g) => g.ask({ ask: 'memory', gc }))),
+    departures: async (since, until) =>
+      (await Promise.all(gateways.map((g) => g.ask({ ask: 'departures', since, until })))).flat(),
+    stop: async () => {
+      await Promise.all(gateways.map((g) => g.stop()));
+      if (!args.profile) return;
+      for (let i = 1; i <= gateways.length; i++) {
+        const file = await mainThreadProfile(`${profileDir}/${label}-${i}`);
+        if (file) profiles.push(describeProfile(`${label}, gateway ${i}`, await summarizeProfile(file)));
+      }
+    },
+  };
+}
+
+/** One row: fresh servers, a warm-up, then the measured load and what the upstream and the servers saw of it. */
+async function measure(scenario: Scenario, mode: Mode, server: Server): Promise<Row> {
+  const label = `${scenario.key}-${server === 'gateway' ? mode : server.replace(' ', '-')}`;
+  const emulator = await emulatorFor(scenario.upstream ?? 'limited');
+  const served = await serve(scenario, mode, server, emulator, label, []);
   try {
-    const urls = gateways.map((g) => g.url);
+    const urls = served.urls;
     const spec = { urls, connections: scenario.connections, body: scenario.body, varies: scenario.varies };
-    const budget = await budgetOf(urls[0]!);
+    const budget = server === 'reference' ? 'none (the reference has no budget)' : await budgetOf(urls[0]!);
     if (warmupS > 0) await runLoad({ ...spec, durationS: warmupS });
-    await Promise.all([emulator.ask({ ask: 'reset' }), ...gateways.map((g) => g.ask({ ask: 'reset' }))]);
+    await Promise.all([emulator.ask({ ask: 'reset' }), served.reset()]);
     const load = await runLoad({ ...spec, durationS });
     const upstream = await emulator.ask({ ask: 'upstream', since: load.startedAt, until: load.finishedAt });
-    const memory = await Promise.all(gateways.map((g) => g.ask({ ask: 'memory' })));
-    const departures = await Promise.all(
-      gateways.map((g) => g.ask({ ask: 'departures', since: load.startedAt, until: load.finishedAt })),
-    );
+    const memory = await served.memory();
+    const departures = await served.departures(load.startedAt, load.finishedAt);
     const errors = { ...load.errors };
     for (const [code, n] of Object.entries(upstream.errors)) errors[`TIM ${code}`] = n;
     const perS = (n: number) => n / load.durationS;
     return {
       key: scenario.key,
       scenario: scenario.name,
+      server,
       mode,
-      gateways: scenario.gateways,
+      limited: (scenario.upstream ?? 'limited') === 'limited',
+      gateways: urls.length,
       durationS: load.durationS,
       reqPerS: perS(load.responses),
       okReqPerS: perS(load.okResponses),
@@ -195,22 +316,44 @@ async function measure(scenario: Scenario, mode: Mode): Promise<Row> {
       upstreamCallsPerS: perS(upstream.calls),
       accountsPerCall: upstream.calls > 0 ? upstream.accounts / upstream.calls : NaN,
       peakCallsInOneSecond: upstream.peakInOneSecond,
-      peakDeparturesInOneSecond: mostInWindow(departures.flat()),
+      peakDeparturesInOneSecond: departures ? mostInWindow(departures) : NaN,
       errors,
       rssMb: memory.map((m) => m.peakRss / 2 ** 20),
+      cpuUsPerReq: (memory.reduce((n, m) => n + m.cpuMs, 0) * 1000) / Math.max(1, load.responses),
       budget,
     };
   } finally {
-    await Promise.all(gateways.map((g) => g.stop()));
-    if (args.profile) {
-      for (let i = 1; i <= gateways.length; i++) {
-        const file = await mainThreadProfile(`${profileDir}/${label}-${i}`);
-        if (file)
-          profiles.push(
-            describeProfile(`${scenario.name}, coalescing ${mode}, gateway ${i}`, await summarizeProfile(file)),
-          );
-      }
-    }
+    await served.stop();
+  }
+}
+
+/**
+ * One gateway under one scenario's load for `--soak-duration` seconds: heap and RSS after a
+ * long warm-up (the heap grows to its working size first) and at the end, each after a full GC.
+ */
+async function soak(scenario: Scenario): Promise<SoakResult> {
+  const emulator = await emulatorFor(scenario.upstream ?? 'limited');
+  const served = await serve(scenario, scenario.modes[0]!, 'gateway', emulator, `${scenario.key}-soak`, [
+    '--expose-gc',
+  ]);
+  try {
+    const spec = { urls: served.urls, connections: scenario.connections, body: scenario.body, varies: scenario.varies };
+    const warm = Math.max(warmupS, 30);
+    console.log(`soak: ${scenario.name} (${warm} s warm-up, ${soakDurationS} s measure)`);
+    await runLoad({ ...spec, durationS: warm });
+    const mb = (m: MemorySummary[]) => ({ rssMb: m[0]!.rss / 2 ** 20, heapMb: m[0]!.heapUsed / 2 ** 20 });
+    const start = mb(await served.memory(true));
+    const load = await runLoad({ ...spec, durationS: soakDurationS });
+    const end = mb(await served.memory(true));
+    return {
+      scenario: scenario.name,
+      durationS: load.durationS,
+      okReqPerS: load.okResponses / load.durationS,
+      start,
+      end,
+    };
+  } finally {
+    await served.stop();
   }
 }
 

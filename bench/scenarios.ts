@@ -2,7 +2,10 @@
  * What the bench measures. Issue 4: four shapes of load, each with
  * cross-request coalescing on and off; issue 5: the ten-user load over two
  * gateways behind one Redis, and a hot set of ids with the tag cache on;
- * issue 11: reads under a load of tag writes, and tags with attributes.
+ * issue 11: reads under a load of tag writes, and tags with attributes;
+ * issue 14: the gateway's own cost with no upstream limit at all, side by
+ * side with the reference gateway, and the single-user load at the real
+ * limit against a baseline build.
  */
 import { firstAccounts, randomAccounts } from './users.js';
 
@@ -25,11 +28,21 @@ export interface Scenario {
   needsRedis?: boolean;
   /**
    * A second load at a fixed rate beside the measured one (its requests are not counted in the row).
-   * TODO(merge): bench/run.ts does not drive it yet; the row's targets (issue 11: >= 9,000 ok lookups/s, no
-   * command over 100 calls in a sliding second) belong in run.ts's target list with it.
    */
   background?: { requestsPerSecond: number; body(): string };
+  /**
+   * `unlimited`: an emulator that never refuses a call for rate, and gateways with
+   * TIM_MAX_QPS=100000, so what is measured is the servers' own cost. Default `limited`.
+   */
+  upstream?: 'limited' | 'unlimited';
+  /** Also run the same load on the reference gateway (../shared/reference/naive.mjs). */
+  reference?: boolean;
+  /** Also run the same load (coalescing on) on the gateway built at `--baseline <rev>`. */
+  baseline?: boolean;
 }
+
+/** The gateways' budget when the upstream has no limit: the most the config accepts. */
+export const UNLIMITED_QPS = '100000';
 
 const USER_QUERY = 'query User($id: ID!) { user(id: $id) { id tags } }';
 const USERS_QUERY = 'query Users($ids: [ID!]!) { users(ids: $ids) { id tags } }';
@@ -38,7 +51,7 @@ const TAGS_AND_ATTRIBUTES_QUERY =
   'query Users($ids: [ID!]!) { users(ids: $ids) { id tags attributes { name value } } }';
 /** One user, one tag: one im_add_tag call per request. */
 const ADD_TAG_MUTATION = 'mutation Add($id: ID!) { addUserTags(input: [{ id: $id, tags: ["bench-write"] }]) { id } }';
-
+const singleUserBody = () => JSON.stringify({ query: USER_QUERY, variables: { id: randomAccounts(1)[0] } });
 const usersBody = (ids: string[]) => JSON.stringify({ query: USERS_QUERY, variables: { ids } });
 const fixed = (body: string) => () => body;
 
@@ -49,6 +62,32 @@ const HOT_IDS_PER_REQUEST = 100;
 const HOT_CACHE_TTL_MS = 5000;
 
 export const SCENARIOS: Scenario[] = [
+  {
+    key: 'free-hundred',
+    name: 'one 100-user query, 50 conns, no upstream limit',
+    connections: 50,
+    gateways: 1,
+    modes: ['on'],
+    body: fixed(usersBody(firstAccounts(100))),
+    varies: false,
+    upstream: 'unlimited',
+    env: { TIM_MAX_QPS: UNLIMITED_QPS },
+    reference: true,
+    baseline: true,
+  },
+  {
+    key: 'free-single',
+    name: 'single user, random ids, 200 conns, no upstream limit',
+    connections: 200,
+    gateways: 1,
+    modes: ['on'],
+    body: singleUserBody,
+    varies: true,
+    upstream: 'unlimited',
+    env: { TIM_MAX_QPS: UNLIMITED_QPS },
+    reference: true,
+    baseline: true,
+  },
   {
     key: 'hundred',
     name: 'one 100-user query, 50 conns',
@@ -64,8 +103,9 @@ export const SCENARIOS: Scenario[] = [
     connections: 200,
     gateways: 1,
     modes: ['on', 'off'],
-    body: () => JSON.stringify({ query: USER_QUERY, variables: { id: randomAccounts(1)[0] } }),
+    body: singleUserBody,
     varies: true,
+    baseline: true,
   },
   {
     key: 'ten',

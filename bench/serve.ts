@@ -100,7 +100,7 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
           departures = [];
           return null;
         case 'memory':
-          return memory.summary();
+          return memory.summary(q.gc);
         case 'departures':
           return departures.filter((t) => t >= q.since && t <= q.until);
         case 'upstream':
@@ -120,13 +120,19 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
 /** The highest RSS seen, sampled often enough to catch a queue's peak. */
 const memory = (() => {
   let peak = process.memoryUsage.rss();
+  let cpuAtReset = process.cpuUsage();
   setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100).unref();
   return {
-    reset: () => void (peak = process.memoryUsage.rss()),
-    summary: (): MemorySummary => {
-      const rss = process.memoryUsage.rss();
+    reset: () => {
+      peak = process.memoryUsage.rss();
+      cpuAtReset = process.cpuUsage();
+    },
+    summary: (gc = false): MemorySummary => {
+      if (gc) (globalThis as { gc?: () => void }).gc?.();
+      const { rss, heapUsed } = process.memoryUsage();
       peak = Math.max(peak, rss);
-      return { rss, peakRss: peak };
+      const cpu = process.cpuUsage(cpuAtReset);
+      return { rss, peakRss: peak, heapUsed, cpuMs: (cpu.user + cpu.system) / 1000 };
     },
   };
 })();

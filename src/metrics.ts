@@ -27,6 +27,8 @@ const CIRCUIT_STATES: readonly CircuitState[] = ['closed', 'half-open', 'open'];
  */
 const MAX_OPERATION_NAMES = 200;
 const PLAIN_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
+/** Request series kept at hand: operation names are capped, outcomes are codes, so this is never reached in practice. */
+const MAX_CACHED_SERIES = 2000;
 
 /** How one GraphQL request ended: `ok`, or the `extensions.code` of its first error. */
 export interface GraphQLRequestRecord {
@@ -38,6 +40,7 @@ export interface GraphQLRequestRecord {
 export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly operationNames = new Set<string>();
+  private readonly requestSeries = new Map<string, { observe(seconds: number): void }>();
   private circuitSource: (() => CircuitState) | null = null;
 
   private readonly requests = new Histogram({
@@ -147,10 +150,15 @@ export class GatewayMetrics {
 
   requestFinished(record: GraphQLRequestRecord): void {
     this.inFlight.dec();
-    this.requests.observe(
-      { operation: this.operationLabel(record.operation), outcome: record.outcome },
-      record.durationMs / 1000,
-    );
+    const operation = this.operationLabel(record.operation);
+    // One series per operation and outcome, looked up once: prom-client would hash the labels on every observe.
+    const key = `${operation}\u0000${record.outcome}`;
+    let series = this.requestSeries.get(key);
+    if (!series) {
+      series = this.requests.labels({ operation, outcome: record.outcome });
+      if (this.requestSeries.size < MAX_CACHED_SERIES) this.requestSeries.set(key, series);
+    }
+    series.observe(record.durationMs / 1000);
   }
 
   /** The label an operation name is counted under: itself, `anonymous`, or `other` past the cap. */

@@ -6,6 +6,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -19,7 +20,7 @@ import { createAuth } from './plugins/auth.js';
 import { DEADLINE_MARGIN_MS, useDeadlineBackstop } from './plugins/deadline.js';
 import { useCodedHttpErrors, useInputErrorCodes } from './plugins/error-codes.js';
 import { useHealth } from './plugins/health.js';
-import { MAX_BODY_BYTES, useLimits } from './plugins/limits.js';
+import { MAX_BODY_BYTES, useBodySizeLimit, useLimits } from './plugins/limits.js';
 import { useMetrics } from './plugins/metrics.js';
 import { LoadShedder } from './overload.js';
 import { createPersistedQueries } from './plugins/persisted-queries.js';
@@ -112,12 +113,16 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     // then the document's limits, then (before execution) its list bounds and only then who it reads: a list of
     // 31,000 ids is refused before authorisation coerces it.
     useCsrfPrevention(),
+    useBodySizeLimit(MAX_BODY_BYTES),
     // A hash-only request gets its document here, before parsing: limits and auth see it like any other.
     persisted.plugin,
     useLimits({ introspection: config.introspection, maxIdsPerRequest: config.maxIdsPerRequest }),
     auth.plugin,
     useInputErrorCodes(),
     useDeadlineBackstop(config.requestTimeoutMs + DEADLINE_MARGIN_MS),
+    // Each document is compiled once to a function that runs its selection directly (graphql-jit),
+    // instead of being walked field by field for every request: the most of a request's CPU.
+    useGraphQlJit() as Plugin,
   ];
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema: config.federation ? subgraphSchema : schema,
@@ -131,7 +136,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     batching: false,
     // No uploads: a multipart body is refused (415) rather than parsed.
     multipart: false,
-    maxRequestBodySize: MAX_BODY_BYTES,
+    // useBodySizeLimit does yoga's check without its per-request stream pipeline.
+    maxRequestBodySize: false,
     graphiql: config.graphiql ? graphiqlOptions(config.auth.mode === 'jwt') : false,
     renderGraphiQL: offlineGraphiQLRenderer(),
     logging: {

@@ -69,6 +69,8 @@ export function useMetrics({ metrics, logger, graphqlEndpoint }: MetricsPluginOp
       const outcome = finalOutcome(seen.outcome, response.status);
       const durationMs = performance.now() - seen.started;
       metrics.requestFinished({ operation: seen.operation, outcome, durationMs });
+      // Below info (the bench's warn, say) the line is not built at all.
+      if (!logger.isLevelEnabled('info')) return;
       logger.info(
         {
           requestId: requestId(request),
