@@ -52,6 +52,8 @@ export interface Config {
   graphiql: boolean;
   introspection: boolean;
   logLevel: string;
+  /** OpenTelemetry trace export; off (no SDK at all) when `endpoint` is null. */
+  tracing: { endpoint: string | null; serviceName: string };
 }
 
 export class ConfigError extends Error {
@@ -118,6 +120,9 @@ const env = z.object({
   AUTH_MODE: z.enum(['none', 'jwt']).optional(),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters for HS256').optional(),
   JWT_JWKS_URL: url.optional(),
+  // The standard OpenTelemetry variables: the collector's base URL (traces go to its /v1/traces) and our name there.
+  OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).max(200).optional(),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   GATEWAY_REPLICAS: wholeNumber(1).optional(),
@@ -220,5 +225,9 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     graphiql: e.GRAPHIQL ?? mode === 'emulator',
     introspection: e.GRAPHQL_INTROSPECTION ?? true,
     logLevel: e.LOG_LEVEL ?? 'info',
+    tracing: {
+      endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT ?? null,
+      serviceName: e.OTEL_SERVICE_NAME ?? 'tim-tags-graphql',
+    },
   };
 }

@@ -20,6 +20,8 @@ import { useHealth } from './plugins/health.js';
 import { MAX_BODY_BYTES, useLimits } from './plugins/limits.js';
 import { useMetrics } from './plugins/metrics.js';
 import { useRequestId } from './plugins/request-id.js';
+import { useTracing } from './plugins/tracing.js';
+import { useYogaMetrics } from './plugins/yoga-metrics.js';
 import { corsFor, useCsrfPrevention } from './plugins/security.js';
 import { schema } from './schema/index.js';
 import { createContext, type GatewayContext, type Services } from './schema/context.js';
@@ -31,6 +33,7 @@ import { Circuit, type CircuitOptions } from './upstream/circuit.js';
 import { RedisRateBudget } from './upstream/redis-budget.js';
 import { RedisTagCache } from './upstream/redis-cache.js';
 import { UpstreamScheduler } from './upstream/scheduler.js';
+import { createTracing, type Tracing } from './tracing.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -49,6 +52,8 @@ export interface Gateway {
   logger: Logger;
   /** This gateway's own Prometheus registry, served at /metrics. */
   metrics: GatewayMetrics;
+  /** This gateway's own tracer provider (off without OTEL_EXPORTER_OTLP_ENDPOINT). */
+  tracing: Tracing;
   /** The embedded emulator, when the gateway runs without credentials. */
   emulator: TimEmulator | null;
   server: Server;
@@ -63,6 +68,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const signer = new AdminSigner({ sdkappid: tim.sdkappid, identifier: tim.adminIdentifier, secretKey: tim.secretKey });
   const client = new TimClient({ baseUrl: tim.baseUrl, sdkappid: tim.sdkappid, signer, timeoutMs: tim.timeoutMs });
   const metrics = new GatewayMetrics();
+  const tracing = createTracing(config.tracing);
   client.onCall((call) => logger.debug({ upstream: call }, 'upstream call'));
   client.onCall(metrics.upstreamCall);
   const { budget, cache } = await budgetAndCacheOf(config, tim.sdkappid, logger, emulator !== null);
@@ -74,6 +80,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     coalesce: opts.coalesce ?? true,
     circuit: new Circuit(opts.circuit),
     events: metrics.schedulerEvents,
+    tracer: tracing.upstream,
   });
   scheduler.circuit.onChange((state) => logger.warn({ circuit: state }, `upstream circuit ${state}`));
   scheduler.circuit.onChange(metrics.circuitChanged);
@@ -81,8 +88,11 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const services: Services = { config: { ...config, tim }, scheduler };
 
   const auth = createAuth(config.auth, logger);
+  const requestTracing = useTracing(tracing.tracer, '/graphql');
   const plugins: Plugin[] = [
-    useMetrics({ metrics, logger, graphqlEndpoint: '/graphql' }),
+    useMetrics({ metrics, logger, graphqlEndpoint: '/graphql', traceIdOf: requestTracing.traceIdOf }),
+    requestTracing.plugin,
+    useYogaMetrics(metrics.registry),
     useCodedHttpErrors(),
     useRequestId(),
     useHealth({
@@ -98,7 +108,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema,
     plugins,
-    context: ({ request }) => createContext(services, auth.callerOf(request)),
+    context: ({ request }) => createContext(services, auth.callerOf(request), requestTracing.spanContextOf(request)),
     graphqlEndpoint: '/graphql',
     landingPage: false,
     // isDev pinned: left unset, yoga reads NODE_ENV=development as leave to put an error's stack in the answer.
@@ -129,6 +139,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     await cache?.close?.();
     client.close();
     await emulator?.close();
+    await tracing.shutdown();
   };
   try {
     await new Promise<void>((resolve, reject) => {
@@ -155,7 +166,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await release();
     })());
 
-  return { url, config: services.config, services, client, logger, metrics, emulator, server, close };
+  return { url, config: services.config, services, client, logger, metrics, tracing, emulator, server, close };
 }
 
 /** Responses not yet finished, so that a drain can tell them to close their connection. */

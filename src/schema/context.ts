@@ -2,7 +2,7 @@
 import DataLoader from 'dataloader';
 import type { Config } from '../config.js';
 import { MAX_ACCOUNTS_PER_CALL } from '../tim/wire.js';
-import type { UpstreamScheduler } from '../upstream/scheduler.js';
+import type { RequestTrace, UpstreamScheduler } from '../upstream/scheduler.js';
 import { badInput, toGraphQLError } from './errors.js';
 import { RequestIds } from './ids.js';
 
@@ -27,9 +27,15 @@ export interface GatewayContext {
   /** Epoch ms by which upstream work for this request must be done. */
   deadline: number;
   caller: Caller | null;
+  /** The request's span, which its upstream calls continue (tracing off: undefined). */
+  trace: RequestTrace;
 }
 
-export function createContext(services: Services, caller: Caller | null = null): GatewayContext {
+export function createContext(
+  services: Services,
+  caller: Caller | null = null,
+  trace: RequestTrace = undefined,
+): GatewayContext {
   const deadline = Date.now() + services.config.requestTimeoutMs;
   const ids = new RequestIds(services.config.maxIdsPerRequest);
   const tags = new DataLoader<string, string[]>(
@@ -38,10 +44,10 @@ export function createContext(services: Services, caller: Caller | null = null):
         const error = badInput(`Not looked up: this request has bad input (${ids.refusal.message})`);
         return accounts.map(() => error);
       }
-      const results = await services.scheduler.getTags(accounts, deadline);
+      const results = await services.scheduler.getTags(accounts, deadline, trace);
       return results.map((r) => (Array.isArray(r) ? r : (toGraphQLError(r) as Error)));
     },
     { maxBatchSize: MAX_ACCOUNTS_PER_CALL },
   );
-  return { services, tags, ids, deadline, caller };
+  return { services, tags, ids, deadline, caller, trace };
 }

@@ -156,7 +156,12 @@ builder.mutationType({
       args: { input: t.arg({ type: [UserTagsInput], required: true }) },
       resolve: async (_root, { input }, ctx) => {
         const writes = checkUserTags(input, ctx, { holdingLimit: true });
-        const outcomes = await ctx.services.scheduler.write('im_add_tag', planTagWrites(writes), ctx.deadline);
+        const outcomes = await ctx.services.scheduler.write(
+          'im_add_tag',
+          planTagWrites(writes),
+          ctx.deadline,
+          ctx.trace,
+        );
         return usersAfterWrite(
           writes.map((w) => w.To_Account),
           outcomes,
@@ -171,7 +176,12 @@ builder.mutationType({
       args: { input: t.arg({ type: [UserTagsInput], required: true }) },
       resolve: async (_root, { input }, ctx) => {
         const writes = checkUserTags(input, ctx, { holdingLimit: false });
-        const outcomes = await ctx.services.scheduler.write('im_remove_tag', planTagWrites(writes), ctx.deadline);
+        const outcomes = await ctx.services.scheduler.write(
+          'im_remove_tag',
+          planTagWrites(writes),
+          ctx.deadline,
+          ctx.trace,
+        );
         return usersAfterWrite(
           writes.map((w) => w.To_Account),
           outcomes,
@@ -190,6 +200,7 @@ builder.mutationType({
           'im_remove_all_tags',
           planAccountCalls(accounts),
           ctx.deadline,
+          ctx.trace,
         );
         return usersAfterWrite(accounts, outcomes, ctx);
       },

@@ -13,6 +13,7 @@
  * fails fast when the queue ahead of it cannot leave in time (RATE_LIMITED),
  * or is given up at the deadline, whatever the upstream is doing.
  */
+import type { SpanContext } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { TimClient } from '../tim/client.js';
 import { TimError } from '../tim/errors.js';
@@ -30,6 +31,7 @@ import type { TagCache } from './cache.js';
 import { Circuit } from './circuit.js';
 import { RateLimitedError } from './errors.js';
 import { DEFAULT_RETRY, nextStep, type RetryPolicy } from './retry.js';
+import { NO_TRACE, type UpstreamTracer } from './trace.js';
 
 /** One account's lookup result: its tags, or why there are none to give. */
 export type TagResult = string[] | Error;
@@ -52,6 +54,17 @@ export interface SchedulerOptions {
   retry?: RetryPolicy;
   circuit?: Circuit;
   events?: SchedulerEvents;
+  /** A span per call attempt (tracing off: none). */
+  tracer?: UpstreamTracer;
+}
+
+/** The trace a lookup or write belongs to: its GraphQL operation's span, when tracing is on. */
+export type RequestTrace = SpanContext | undefined;
+
+/** What the spans of one logical call need: the operations it serves, and the first slot's wait. */
+interface CallTrace {
+  requests: SpanContext[];
+  firstWaitMs: number;
 }
 
 /** One write call: what was sent and, when it failed, why. */
@@ -65,6 +78,7 @@ export interface WriteOutcome {
 /** One request's interest in one queued account. */
 interface Waiter {
   deadline: number;
+  trace: RequestTrace;
   /** Taken into a batch that was sent: no longer in the queue. */
   sent: boolean;
   /** Only the first call counts. */
@@ -87,22 +101,26 @@ export class UpstreamScheduler {
   private pumping = false;
   private readonly retry: RetryPolicy;
   private readonly events: SchedulerEvents;
+  private readonly tracer: UpstreamTracer;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.circuit = opts.circuit ?? new Circuit();
     this.retry = opts.retry ?? DEFAULT_RETRY;
     this.events = opts.events ?? {};
+    this.tracer = opts.tracer ?? NO_TRACE;
   }
 
   /** Tags of each account, in the order given; never rejects, failures are per account. */
-  async getTags(accounts: readonly string[], deadline: number): Promise<TagResult[]> {
+  async getTags(accounts: readonly string[], deadline: number, trace?: RequestTrace): Promise<TagResult[]> {
     const cached = await this.fromCache(accounts);
     const misses = [...new Set(accounts.filter((a) => !cached.has(a)))];
     const fetched = new Map<string, TagResult>();
     if (misses.length > 0) {
       const lookups =
         this.refusal(misses, deadline) ??
-        (this.opts.coalesce === false ? this.lookupDirect(misses, deadline) : this.enqueue(misses, deadline));
+        (this.opts.coalesce === false
+          ? this.lookupDirect(misses, deadline, trace)
+          : this.enqueue(misses, deadline, trace));
       for (const [account, result] of await lookups) fetched.set(account, result);
     }
     return accounts.map((a) => cached.get(a) ?? fetched.get(a) ?? new Error(`no answer for account ${a}`));
@@ -117,6 +135,7 @@ export class UpstreamScheduler {
     command: Exclude<TagCommand, 'im_get_tag'>,
     calls: Array<UserTags[] | string[]>,
     deadline: number,
+    trace?: RequestTrace,
   ): Promise<WriteOutcome[]> {
     const touched = calls.flatMap(accountsOf);
     await this.opts.cache?.invalidate(touched);
@@ -126,7 +145,7 @@ export class UpstreamScheduler {
         const body = typeof call[0] === 'string' ? { To_Account: call } : { UserTags: call };
         const accounts = accountsOf(call);
         try {
-          const answer = await this.send<CommonAnswer>(command, body, accounts.length, deadline);
+          const answer = await this.send<CommonAnswer>(command, body, accounts.length, deadline, traceOf([trace]));
           outcomes.push({ accounts, accountErrors: readErrorList(answer) });
         } catch (error) {
           outcomes.push({ accounts, error: error as Error, accountErrors: new Map() });
@@ -200,7 +219,7 @@ export class UpstreamScheduler {
 
   // --- coalesced lookups -------------------------------------------------
 
-  private enqueue(accounts: string[], deadline: number): Promise<Map<string, TagResult>> {
+  private enqueue(accounts: string[], deadline: number, trace: RequestTrace): Promise<Map<string, TagResult>> {
     const fresh = accounts.filter((a) => !this.queue.has(a)).length;
     if (!this.canServeInTime(this.queue.size + fresh, deadline)) {
       this.events.rateLimited?.(accounts.length);
@@ -214,6 +233,7 @@ export class UpstreamScheduler {
           let settled = false;
           const waiter: Waiter = {
             deadline,
+            trace,
             sent: false,
             resolve: (r) => {
               if (settled) return;
@@ -289,7 +309,8 @@ export class UpstreamScheduler {
       for (let due = this.headDeadline(); due !== null; due = this.headDeadline()) {
         const waitStarted = Date.now();
         const slot = await this.slotFor(due);
-        this.events.budgetWait?.(Date.now() - waitStarted);
+        const waitedMs = Date.now() - waitStarted;
+        this.events.budgetWait?.(waitedMs);
         if (!slot) {
           this.refuseDueBy(due);
           continue;
@@ -299,7 +320,7 @@ export class UpstreamScheduler {
           slot.unused();
           continue;
         }
-        void this.sendLookup(batch, slot);
+        void this.sendLookup(batch, slot, waitedMs);
       }
     } catch (err) {
       this.opts.log.error({ err: String(err) }, 'upstream dispatcher failed');
@@ -364,13 +385,18 @@ export class UpstreamScheduler {
     });
   }
 
-  private async sendLookup(batch: Map<string, Waiter[]>, slot: BudgetSlot): Promise<void> {
+  private async sendLookup(batch: Map<string, Waiter[]>, slot: BudgetSlot, waitedMs: number): Promise<void> {
     const accounts = [...batch.keys()];
     let deadline = 0;
-    for (const waiters of batch.values()) for (const w of waiters) deadline = Math.max(deadline, w.deadline);
+    const traces: RequestTrace[] = [];
+    for (const waiters of batch.values())
+      for (const w of waiters) {
+        deadline = Math.max(deadline, w.deadline);
+        traces.push(w.trace);
+      }
     let results: Map<string, TagResult>;
     try {
-      results = await this.getTagsCall(accounts, deadline, slot);
+      results = await this.getTagsCall(accounts, deadline, traceOf(traces, waitedMs), slot);
     } catch (err) {
       // getTagsCall does not reject; this only keeps a bug from leaving requests without an answer.
       this.opts.log.error({ err: String(err) }, 'upstream lookup failed');
@@ -385,15 +411,24 @@ export class UpstreamScheduler {
 
   // --- direct lookups (coalescing off) -------------------------------------
 
-  private async lookupDirect(accounts: string[], deadline: number): Promise<Map<string, TagResult>> {
-    const calls = planAccountCalls(accounts).map((batch) => this.getTagsCall(batch, deadline));
+  private async lookupDirect(
+    accounts: string[],
+    deadline: number,
+    trace: RequestTrace,
+  ): Promise<Map<string, TagResult>> {
+    const calls = planAccountCalls(accounts).map((batch) => this.getTagsCall(batch, deadline, traceOf([trace])));
     const out = new Map<string, TagResult>();
     for (const results of await Promise.all(calls)) for (const [a, r] of results) out.set(a, r);
     return out;
   }
 
   /** One im_get_tag call (with its retries), read by account; never rejects. */
-  private async getTagsCall(accounts: string[], deadline: number, slot?: BudgetSlot): Promise<Map<string, TagResult>> {
+  private async getTagsCall(
+    accounts: string[],
+    deadline: number,
+    trace: CallTrace,
+    slot?: BudgetSlot,
+  ): Promise<Map<string, TagResult>> {
     const out = new Map<string, TagResult>();
     try {
       const readStartedAt = await this.stampRead();
@@ -402,6 +437,7 @@ export class UpstreamScheduler {
         { To_Account: accounts },
         accounts.length,
         deadline,
+        trace,
         slot,
       );
       for (const [account, r] of readGetTagAnswer(accounts, answer)) out.set(account, 'tags' in r ? r.tags : r.error);
@@ -427,10 +463,12 @@ export class UpstreamScheduler {
     body: object,
     accounts: number,
     deadline: number,
+    trace: CallTrace,
     firstSlot?: BudgetSlot,
   ): Promise<A> {
     let slot = firstSlot ?? null;
     let sigRenewed = false;
+    let waitedMs = trace.firstWaitMs;
     for (let attempt = 1; ; attempt++) {
       if (this.circuit.state === 'open') {
         slot?.unused();
@@ -439,7 +477,8 @@ export class UpstreamScheduler {
       if (!slot) {
         const waitStarted = Date.now();
         slot = await this.slotFor(deadline);
-        this.events.budgetWait?.(Date.now() - waitStarted);
+        waitedMs = Date.now() - waitStarted;
+        this.events.budgetWait?.(waitedMs);
         if (!slot) {
           this.events.rateLimited?.(accounts);
           throw new RateLimitedError();
@@ -455,15 +494,20 @@ export class UpstreamScheduler {
         throw circuitOpenError();
       }
       let error: TimError;
+      // TODO(merge): the one span per attempt; it belongs in the attempt loop.
+      const span = this.tracer.call({ command, accounts, attempt, budgetWaitMs: waitedMs, requests: trace.requests });
       try {
         const answer = await this.opts.client.call<A>(command, body, accounts, timeLeft);
+        span.end();
         this.circuit.success();
         return answer;
       } catch (err) {
         error = err instanceof TimError ? err : TimError.unavailable(String(err));
+        span.end({ errorCode: error.code || undefined, error: error.message });
       } finally {
         slot.ended();
         slot = null;
+        waitedMs = 0;
       }
       this.judge(error, deadline);
       const step = nextStep(this.retry, error, attempt, sigRenewed);
@@ -500,6 +544,13 @@ export class UpstreamScheduler {
   private slotFor(deadline: number): Promise<BudgetSlot | null> {
     return this.opts.budget.acquireSlot(deadline - MIN_CALL_MS);
   }
+}
+
+/** The distinct operations a call serves, first come first; a new slot's wait is measured by `send`. */
+function traceOf(traces: readonly RequestTrace[], firstWaitMs = 0): CallTrace {
+  const requests = new Map<string, SpanContext>();
+  for (const t of traces) if (t && !requests.has(t.spanId)) requests.set(t.spanId, t);
+  return { requests: [...requests.values()], firstWaitMs };
 }
 
 function accountsOf(call: UserTags[] | string[]): string[] {
