@@ -16,9 +16,12 @@ import type { Registry } from 'prom-client';
 /** Codes are ours or yoga's (upper snake case); anything else is counted as `other`. */
 const PLAIN_CODE = /^[A-Z][A-Z0-9_]{0,47}$/;
 
-function codeOf(error: unknown): string {
+/** Yoga gives parse and validation errors their codes only later, as it answers. */
+const PHASE_CODES: Record<string, string> = { parse: 'GRAPHQL_PARSE_FAILED', validate: 'GRAPHQL_VALIDATION_FAILED' };
+
+function codeOf(error: unknown, phase: string): string {
   const code = (error as { extensions?: { code?: unknown } } | null)?.extensions?.code;
-  if (typeof code !== 'string') return 'NO_CODE';
+  if (typeof code !== 'string') return PHASE_CODES[phase] ?? 'NO_CODE';
   return PLAIN_CODE.test(code) ? code : 'other';
 }
 
@@ -46,7 +49,7 @@ export function useYogaMetrics(registry: Registry): Plugin {
         fillLabelsFn: (params) => ({
           operationType: params.operationType ?? 'unknown',
           phase: params.errorPhase,
-          code: codeOf(params.error),
+          code: codeOf(params.error, params.errorPhase),
         }),
       }),
       // Resolver timing is per field: costly on lists of users, and the upstream metrics say where time goes.
