@@ -110,6 +110,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     plugins,
     context: ({ request }) => createContext(services, auth.callerOf(request), requestTracing.spanContextOf(request)),
     graphqlEndpoint: '/graphql',
+    // Yoga's own health check answers an empty 200 to every URL that *ends with* this string (`/graphql?x=/health`
+    // too), even while /readyz says 503. /healthz and /readyz are the gateway's; a parsed URL never ends with a raw
+    // space, so this turns yoga's off.
+    healthCheckEndpoint: ' ',
     landingPage: false,
     // isDev pinned: left unset, yoga reads NODE_ENV=development as leave to put an error's stack in the answer.
     maskedErrors: { isDev: false },
