@@ -25,7 +25,7 @@ interface Observation {
 }
 
 /** Error codes are ours or yoga's (upper snake case); anything else is counted as `other`. */
-const PLAIN_CODE = /^[A-Z][A-Z0-9_]{0,47}$/;
+export const PLAIN_CODE = /^[A-Z][A-Z0-9_]{0,47}$/;
 
 export function useMetrics({ metrics, logger, graphqlEndpoint, traceIdOf }: MetricsPluginOptions): Plugin {
   const observations = new WeakMap<Request, Observation>();

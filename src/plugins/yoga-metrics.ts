@@ -12,9 +12,8 @@
 import { usePrometheus, createCounter } from '@graphql-yoga/plugin-prometheus';
 import type { Plugin } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
+import { PLAIN_CODE } from './metrics.js';
 
-/** Codes are ours or yoga's (upper snake case); anything else is counted as `other`. */
-const PLAIN_CODE = /^[A-Z][A-Z0-9_]{0,47}$/;
 
 /** Yoga gives parse and validation errors their codes only later, as it answers. */
 const PHASE_CODES: Record<string, string> = { parse: 'GRAPHQL_PARSE_FAILED', validate: 'GRAPHQL_VALIDATION_FAILED' };
