@@ -14,7 +14,6 @@ import type { Plugin } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
 import { PLAIN_CODE } from './metrics.js';
 
-
 /** Yoga gives parse and validation errors their codes only later, as it answers. */
 const PHASE_CODES: Record<string, string> = { parse: 'GRAPHQL_PARSE_FAILED', validate: 'GRAPHQL_VALIDATION_FAILED' };
 
