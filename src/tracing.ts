@@ -33,5 +33,18 @@ export function createTracing({ endpoint, serviceName }: Config['tracing']): Tra
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${endpoint}/v1/traces` }))],
   });
   const tracer = provider.getTracer('tim-tags-graphql');
-  return { tracer, upstream: otelUpstreamTracer(tracer), shutdown: () => provider.shutdown().catch(() => {}) };
+  return { tracer, upstream: otelUpstreamTracer(tracer), shutdown: () => flushWithin(provider, SHUTDOWN_MS) };
+}
+
+/**
+ * How long a stop waits for the last spans. The exporter retries a collector
+ * that is away for several seconds; a SIGTERM's drain should not wait for it.
+ */
+const SHUTDOWN_MS = 2000;
+
+function flushWithin(provider: NodeTracerProvider, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    setTimeout(resolve, ms).unref();
+    provider.shutdown().then(resolve, () => resolve());
+  });
 }
