@@ -23,12 +23,18 @@ import { MAX_ACCOUNTS_PER_CALL } from '../tim/wire.js';
 import { MIN_CALL_MS, type AttemptLoop } from './attempt.js';
 import type { BudgetSlot } from './budget.js';
 import { RateLimitedError } from './errors.js';
+import type { RequestTrace } from './trace.js';
 
 /** One account's lookup result: its value, or why there is none to give. */
 export type Lookup<V> = V | Error;
 
-/** One call for up to 100 accounts, on the slot given; never rejects, failures are per account. */
-export type FetchBatch<V> = (accounts: string[], deadline: number, slot: BudgetSlot) => Promise<Map<string, Lookup<V>>>;
+/** One call for up to 100 accounts, on the slot given, for the requests traced; never rejects, failures are per account. */
+export type FetchBatch<V> = (
+  accounts: string[],
+  deadline: number,
+  slot: BudgetSlot,
+  traces: RequestTrace[],
+) => Promise<Map<string, Lookup<V>>>;
 
 export interface LookupQueueOptions<V> {
   command: LookupCommand;
@@ -40,6 +46,7 @@ export interface LookupQueueOptions<V> {
 /** One request's interest in one queued account. */
 interface Waiter<V> {
   deadline: number;
+  trace: RequestTrace;
   /** Taken into a batch that was sent: no longer in the queue. */
   sent: boolean;
   /** Only the first call counts. */
@@ -55,7 +62,7 @@ export class LookupQueue<V> {
   constructor(private readonly opts: LookupQueueOptions<V>) {}
 
   /** Each distinct account's result; never rejects. */
-  lookup(accounts: readonly string[], deadline: number): Promise<Map<string, Lookup<V>>> {
+  lookup(accounts: readonly string[], deadline: number, trace?: RequestTrace): Promise<Map<string, Lookup<V>>> {
     const fresh = accounts.filter((a) => !this.queue.has(a)).length;
     const refusal = this.opts.attempts.refusal(deadline);
     if (refusal || !this.canServeInTime(this.queue.size + fresh, deadline)) {
@@ -63,7 +70,7 @@ export class LookupQueue<V> {
       if (error instanceof RateLimitedError) this.opts.attempts.events.rateLimited?.(accounts.length);
       return Promise.resolve(new Map(accounts.map((a) => [a, error])));
     }
-    return this.enqueue(accounts, deadline);
+    return this.enqueue(accounts, deadline, trace);
   }
 
   /** Distinct accounts waiting in the queue for a call. */
@@ -71,7 +78,7 @@ export class LookupQueue<V> {
     return this.queue.size;
   }
 
-  private enqueue(accounts: readonly string[], deadline: number): Promise<Map<string, Lookup<V>>> {
+  private enqueue(accounts: readonly string[], deadline: number, trace: RequestTrace): Promise<Map<string, Lookup<V>>> {
     const waiters: Array<Waiter<V>> = [];
     const results = accounts.map(
       (account) =>
@@ -79,6 +86,7 @@ export class LookupQueue<V> {
           let settled = false;
           const waiter: Waiter<V> = {
             deadline,
+            trace,
             sent: false,
             resolve: (r) => {
               if (settled) return;
@@ -235,10 +243,15 @@ export class LookupQueue<V> {
   private async send(batch: Batch<V>, slot: BudgetSlot): Promise<void> {
     const accounts = [...batch.keys()];
     let deadline = 0;
-    for (const waiters of batch.values()) for (const w of waiters) deadline = Math.max(deadline, w.deadline);
+    const traces: RequestTrace[] = [];
+    for (const waiters of batch.values())
+      for (const w of waiters) {
+        deadline = Math.max(deadline, w.deadline);
+        if (w.trace) traces.push(w.trace);
+      }
     let results: Map<string, Lookup<V>>;
     try {
-      results = await this.opts.fetch(accounts, deadline, slot);
+      results = await this.opts.fetch(accounts, deadline, slot, traces);
     } catch (err) {
       // fetch does not reject; this only keeps a bug from leaving requests without an answer.
       this.opts.log.error({ err: String(err) }, 'upstream lookup failed');
