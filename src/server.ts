@@ -31,6 +31,10 @@ import { Circuit, type CircuitOptions } from './upstream/circuit.js';
 import { RedisRateBudget } from './upstream/redis-budget.js';
 import { RedisTagCache } from './upstream/redis-cache.js';
 import { UpstreamScheduler } from './upstream/scheduler.js';
+import { UpstreamAttributeNames } from './upstream/attribute-names.js';
+import { PushSender } from './upstream/push.js';
+import { LocalPushPacer, RedisPushPacer, type PushPacer } from './upstream/push-pacer.js';
+import { MemoryPushRecords, RedisPushRecords, type PushRecords } from './upstream/push-records.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -78,7 +82,18 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   scheduler.circuit.onChange((state) => logger.warn({ circuit: state }, `upstream circuit ${state}`));
   scheduler.circuit.onChange(metrics.circuitChanged);
   metrics.watchCircuit(() => scheduler.circuit.state);
-  const services: Services = { config: { ...config, tim }, scheduler };
+  const push = new PushSender({
+    client,
+    sdkappid: tim.sdkappid,
+    ...(await pushStateOf(config, tim, logger, emulator !== null)),
+    // TODO(merge): the attr helper's cached attribute-name reader.
+    attributeNames: new UpstreamAttributeNames(client),
+    log: logger,
+  });
+  emulator?.pushes.onTask((task) =>
+    logger.debug({ taskId: task.taskId, recipients: task.recipients }, 'emulator: push delivered'),
+  );
+  const services: Services = { config: { ...config, tim }, scheduler, push, log: logger };
 
   const auth = createAuth(config.auth, logger);
   const plugins: Plugin[] = [
@@ -127,6 +142,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const release = async () => {
     await budget.close?.();
     await cache?.close?.();
+    await push.close();
     client.close();
     await emulator?.close();
   };
@@ -221,6 +237,22 @@ async function budgetAndCacheOf(
     ttlMs > 0 ? RedisTagCache.connect({ url, sdkappid, ttlMs, log }) : undefined,
   ]);
   return { budget, cache };
+}
+
+/** Push pacing and idempotency records: in this process, or with REDIS_URL shared by the fleet. */
+async function pushStateOf(
+  config: Config,
+  tim: Config['tim'],
+  log: Logger,
+  embedded: boolean,
+): Promise<{ pacer: PushPacer; records: PushRecords }> {
+  const url = embedded ? undefined : config.redisUrl;
+  if (!url) return { pacer: new LocalPushPacer(), records: new MemoryPushRecords() };
+  const [pacer, records] = await Promise.all([
+    RedisPushPacer.connect({ url, sdkappid: tim.sdkappid, log, leaseMs: tim.timeoutMs + 5000 }),
+    RedisPushRecords.connect({ url, sdkappid: tim.sdkappid, log }),
+  ]);
+  return { pacer, records };
 }
 
 /** The upstream to call: the configured one, or a fresh embedded emulator when no credentials were given. */

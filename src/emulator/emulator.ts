@@ -17,6 +17,7 @@ import { CONTROL_PREFIX, handleControl } from './control.js';
 import { FaultQueue, type FaultPlan } from './faults.js';
 import { RequestGate } from './gate.js';
 import { SlidingWindowLimiter } from './rate.js';
+import { PushService } from './push.js';
 import { loadSeed } from './seed.js';
 import { TagStore } from './store.js';
 import type { EmulatorOptions, Fault, RecordedCall } from './types.js';
@@ -44,6 +45,8 @@ interface Arrival {
   query: Record<string, string>;
   command: string;
   tagCommand: TagCommand | null;
+  /** im_push, or im_get_attr_name (TODO(merge): the attr helper's command table serves that one). */
+  pushCommand: 'im_push' | 'im_get_attr_name' | null;
   withinRate: boolean;
 }
 
@@ -56,6 +59,8 @@ export class TimEmulator {
   /** Added before each answer; may be changed at run time. */
   latencyMs: number;
   store: TagStore;
+  /** im_push's state: tasks with their recipients, quota, deduplication. */
+  readonly pushes = new PushService();
 
   private readonly server: Server;
   private readonly gate: RequestGate;
@@ -148,8 +153,11 @@ export class TimEmulator {
     const tagCommand = path.startsWith(TAG_PATH_PREFIX) && isTagCommand(command) ? command : null;
     // Every call that reaches a tag command counts against its window, even one the gate will
     // refuse: the service has done work for it.
-    const withinRate = tagCommand ? this.limiter.admit(tagCommand, at) : true;
-    const arrival: Arrival = { at, method, path, query, command, tagCommand, withinRate };
+    const pushCommand =
+      path.startsWith(TAG_PATH_PREFIX) && (command === 'im_push' || command === 'im_get_attr_name') ? command : null;
+    const known = tagCommand ?? pushCommand;
+    const withinRate = known ? this.limiter.admit(known, at) : true;
+    const arrival: Arrival = { at, method, path, query, command, tagCommand, pushCommand, withinRate };
     readBody(req, (raw) => this.answer(arrival, raw, res));
   };
 
@@ -172,8 +180,9 @@ export class TimEmulator {
 
   /** The service's own answer, checks in its order. `raw` is null when the body was too large. */
   private serve(arrival: Arrival, raw: Buffer | null, body: unknown): Reply {
-    const { tagCommand } = arrival;
-    if (!tagCommand) return this.timReply(TimCode.UNKNOWN_COMMAND, `unknown service or command: ${arrival.path}`);
+    const { tagCommand, pushCommand } = arrival;
+    const known = tagCommand ?? pushCommand;
+    if (!known) return this.timReply(TimCode.UNKNOWN_COMMAND, `unknown service or command: ${arrival.path}`);
     if (arrival.method !== 'POST') {
       return this.timReply(TimCode.HTTP_UNREADABLE, `tag commands take POST, not ${arrival.method}`);
     }
@@ -184,9 +193,15 @@ export class TimEmulator {
     if (!arrival.withinRate) {
       return this.timReply(
         TimCode.RATE_LIMITED,
-        `${tagCommand} called more than ${this.limiter.maxCalls} times in one second`,
+        `${known} called more than ${this.limiter.maxCalls} times in one second`,
       );
     }
+    if (pushCommand === 'im_get_attr_name') return this.timReply(0, '', this.pushes.attrNames());
+    if (pushCommand === 'im_push') {
+      const pushed = this.pushes.run(body, arrival.at, this.store);
+      return isRefusal(pushed) ? this.timReply(pushed.code, pushed.info) : this.timReply(0, '', pushed);
+    }
+    if (!tagCommand) return this.timReply(TimCode.UNKNOWN_COMMAND, `unknown command: ${arrival.path}`);
     const result = runTagCommand(tagCommand, body, {
       store: this.store,
       emptyTags: this.emptyTags,
@@ -208,7 +223,7 @@ export class TimEmulator {
     return null;
   }
 
-  private timReply(code: number, info: string, served?: Served): Reply {
+  private timReply(code: number, info: string, served?: Served | object): Reply {
     const answer = {
       ActionStatus: code === 0 ? 'OK' : 'FAIL',
       ErrorCode: code,

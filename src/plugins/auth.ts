@@ -38,8 +38,12 @@ import { requestId } from './request-id.js';
 
 /** Lets a token read any user's tags (its own need no scope). */
 export const SCOPE_READ = 'tags:read';
-/** Lets a token run any mutation. */
+/** Lets a token run any mutation but pushMessage. */
 export const SCOPE_WRITE = 'tags:write';
+/** Lets a token run pushMessage. */
+export const SCOPE_PUSH = 'push:send';
+/** Root Mutation fields that need a scope other than tags:write. */
+const MUTATION_SCOPES: Record<string, string> = { pushMessage: SCOPE_PUSH };
 
 /** HS256 only with a shared secret; only asymmetric algorithms with a JWKS, so a public key can never act as an HMAC secret. */
 const SECRET_ALGORITHMS = ['HS256'];
@@ -182,9 +186,13 @@ export function authorize(caller: Caller, args: OperationArgs): GraphQLError | n
       ? null
       : forbidden('Name the one operation to run: what this token may do depends on it', SCOPE_READ);
   if (operation.operation !== 'query') {
-    return caller.scopes.has(SCOPE_WRITE)
-      ? null
-      : forbidden(`A ${operation.operation} needs the scope ${SCOPE_WRITE}`, SCOPE_WRITE);
+    for (const scope of mutationScopes(operation.selectionSet, args.document)) {
+      if (!caller.scopes.has(scope)) {
+        const what = scope === SCOPE_PUSH ? 'pushMessage' : `A ${operation.operation}`;
+        return forbidden(`${what} needs the scope ${scope}`, scope);
+      }
+    }
+    return null;
   }
   if (caller.scopes.has(SCOPE_READ)) return null;
 
@@ -233,6 +241,29 @@ export function authorize(caller: Caller, args: OperationArgs): GraphQLError | n
       `${others.size > 1 ? ` and ${others.size - 1} more` : ''} needs the scope ${SCOPE_READ}`,
     SCOPE_READ,
   );
+}
+
+/** The scopes the root fields of a mutation need, through fragments; tags:write for any field not listed. */
+function mutationScopes(selections: SelectionSetNode, document: DocumentNode): Set<string> {
+  const scopes = new Set<string>();
+  const visited = new Set<string>();
+  const walk = (set: SelectionSetNode): void => {
+    for (const node of set.selections) {
+      if (node.kind === Kind.INLINE_FRAGMENT) walk(node.selectionSet);
+      else if (node.kind === Kind.FRAGMENT_SPREAD) {
+        if (visited.has(node.name.value)) continue;
+        visited.add(node.name.value);
+        const fragment = document.definitions.find(
+          (d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === node.name.value,
+        );
+        // An unknown fragment fails validation; until then, ask for the most.
+        if (fragment) walk(fragment.selectionSet);
+        else scopes.add(SCOPE_WRITE).add(SCOPE_PUSH);
+      } else if (node.name.value !== '__typename') scopes.add(MUTATION_SCOPES[node.name.value] ?? SCOPE_WRITE);
+    }
+  };
+  walk(selections);
+  return scopes;
 }
 
 class UnknownReach extends Error {}

@@ -2,6 +2,8 @@
 import DataLoader from 'dataloader';
 import type { Config } from '../config.js';
 import { MAX_ACCOUNTS_PER_CALL } from '../tim/wire.js';
+import type { Logger } from 'pino';
+import type { PushSender } from '../upstream/push.js';
 import type { UpstreamScheduler } from '../upstream/scheduler.js';
 import { badInput, toGraphQLError } from './errors.js';
 import { RequestIds } from './ids.js';
@@ -10,6 +12,8 @@ import { RequestIds } from './ids.js';
 export interface Services {
   config: Config;
   scheduler: UpstreamScheduler;
+  push: PushSender;
+  log: Logger;
 }
 
 /** The caller, as the auth plugin found it; null when auth is off. */

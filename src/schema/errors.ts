@@ -2,6 +2,7 @@
 import { GraphQLError } from 'graphql';
 import { TimError } from '../tim/errors.js';
 import { RateLimitedError } from '../upstream/errors.js';
+import { PushOutcomeUnknownError } from '../upstream/push.js';
 
 export type ErrorCode =
   'BAD_USER_INPUT' | 'UPSTREAM_ERROR' | 'UPSTREAM_UNAVAILABLE' | 'RATE_LIMITED' | 'UNAUTHENTICATED' | 'FORBIDDEN';
@@ -20,9 +21,14 @@ export function toGraphQLError(err: unknown, extensions: Record<string, unknown>
   if (err instanceof RateLimitedError) {
     return gqlError(
       'RATE_LIMITED',
-      'The upstream rate budget cannot serve this lookup in time; try again shortly',
+      err.message.includes('push')
+        ? `${err.message}; try again shortly`
+        : 'The upstream rate budget cannot serve this lookup in time; try again shortly',
       extensions,
     );
+  }
+  if (err instanceof PushOutcomeUnknownError) {
+    return gqlError('UPSTREAM_UNAVAILABLE', err.message, { delivery: 'UNKNOWN', ...extensions });
   }
   if (err instanceof TimError) {
     if (err.kind === 'upstream') {

@@ -2,5 +2,6 @@
 import { builder } from './builder.js';
 import './user.js';
 import './mutations.js';
+import './push.js';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -11,6 +11,9 @@ import { TimError } from './errors.js';
 import type { AdminSigner } from './usersig.js';
 import { TIM_SERVICE, type CommonAnswer, type TagCommand } from './wire.js';
 
+/** Every command the client calls. TODO(merge): the typed command table (src/tim/commands.ts) replaces this. */
+export type TimCommand = TagCommand | 'im_push' | 'im_get_attr_name';
+
 export interface TimClientOptions {
   baseUrl: string;
   sdkappid: number;
@@ -20,7 +23,7 @@ export interface TimClientOptions {
 
 /** What one attempt did, for logs and metrics; never carries the usersig. */
 export interface CallRecord {
-  command: TagCommand;
+  command: TimCommand;
   accounts: number;
   durationMs: number;
   outcome: 'ok' | 'fail' | 'unavailable';
@@ -50,7 +53,7 @@ export class TimClient {
    * `timeLeftMs` shortens the time limit when the caller's own deadline is nearer.
    */
   async call<A extends CommonAnswer>(
-    command: TagCommand,
+    command: TimCommand,
     body: object,
     accounts: number,
     timeLeftMs = Infinity,
@@ -61,7 +64,10 @@ export class TimClient {
       this.report({ command, accounts, durationMs: performance.now() - started, outcome: 'ok', errorCode: 0 });
       return answer;
     } catch (err) {
-      const timErr = err instanceof TimError ? err : TimError.unavailable(`TIM call failed: ${describe(err)}`);
+      const timErr =
+        err instanceof TimError
+          ? err
+          : TimError.unavailable(`TIM call failed: ${describe(err)}`, undefined, { notSent: failedBeforeSending(err) });
       const outcome = timErr.kind === 'upstream' ? 'fail' : 'unavailable';
       this.report({ command, accounts, durationMs: performance.now() - started, outcome, errorCode: timErr.code });
       throw timErr;
@@ -72,7 +78,7 @@ export class TimClient {
     this.agent.destroy();
   }
 
-  private async post<A extends CommonAnswer>(command: TagCommand, body: object, timeoutMs: number): Promise<A> {
+  private async post<A extends CommonAnswer>(command: TimCommand, body: object, timeoutMs: number): Promise<A> {
     const res = await fetch(this.urlFor(command), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -90,7 +96,7 @@ export class TimClient {
     return answer as A;
   }
 
-  private urlFor(command: TagCommand): string {
+  private urlFor(command: TimCommand): string {
     const query = new URLSearchParams({
       sdkappid: String(this.opts.sdkappid),
       identifier: this.opts.signer.identifier,
@@ -120,6 +126,18 @@ function parseAnswer(text: string): CommonAnswer | null {
   if (typeof a.ErrorCode !== 'number') return null;
   return { ...a, ErrorInfo: typeof a.ErrorInfo === 'string' ? a.ErrorInfo : '' } as CommonAnswer;
 }
+
+/**
+ * Whether the request surely never reached TIM: no connection could be made
+ * (refused, no route, no such host). A reset or timeout on a connection that
+ * was open may come after TIM read the request, so it does not count.
+ */
+function failedBeforeSending(err: unknown): boolean {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && NOT_SENT_CODES.has(code);
+}
+
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** A failure's description without anything from the URL (which holds the usersig). */
 function describe(err: unknown): string {
