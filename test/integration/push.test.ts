@@ -170,6 +170,14 @@ describe('pacing, retries and exactly once', () => {
       const randoms = calls.map((c) => (c.body as { MsgRandom: number }).MsgRandom);
       expect(randoms[0]).toBe(randoms[1]);
       expect(rig.emulator.pushes.tasks.length).toBe(tasksBefore + 1);
+      // The retry is counted with every other upstream retry.
+      const metrics = await (await fetch(`${rig.url}/metrics`)).text();
+      const counted = metrics
+        .split('\n')
+        .filter((l) => l.startsWith('tim_tags_upstream_retries_total{'))
+        .filter((l) => l.includes('command="im_push"') && l.includes(`code="${code}"`));
+      expect(counted).toHaveLength(1);
+      expect(Number(counted[0]!.split(' ').at(-1))).toBeGreaterThanOrEqual(1);
     },
   );
 
