@@ -11,7 +11,26 @@ const JWT_HINT = `#
 # This gateway checks JWTs: in Headers (below),
 # put your token in place of <your JWT>.
 # Other users' tags need the scope tags:read;
-# the mutations need tags:write.
+# the mutations need tags:write, pushMessage push:send.
+`;
+
+/**
+ * A push to the demo tag \`vip\`, commented out: a push reaches people, so it
+ * is never one click away. With the embedded emulator GET /__emulator/pushes
+ * shows who it reached.
+ */
+export const PUSH_EXAMPLE = `
+# A push to every user tagged "vip" (uncomment to try;
+# the emulator's GET /__emulator/pushes shows who it reached):
+# mutation PushVips {
+#   pushMessage(input: {
+#     audience: { tagsAll: ["vip"] }
+#     elements: [{ text: "Hello from GraphiQL" }]
+#     idempotencyKey: "graphiql-demo-1"
+#   }) {
+#     taskId
+#   }
+# }
 `;
 
 const OPERATIONS = `
@@ -42,7 +61,7 @@ mutation UntagAlice {
     tags
   }
 }
-`;
+${PUSH_EXAMPLE}`;
 
 /** The document GraphiQL opens on: several operations, reads and writes, on the demo users. */
 export function defaultDocument(jwt: boolean): string {

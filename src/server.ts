@@ -38,6 +38,9 @@ import { MemoryAccountCache, type AccountCache } from './upstream/cache.js';
 import { Circuit, type CircuitOptions } from './upstream/circuit.js';
 import { ATTRS_KIND, RedisAccountCache, TAGS_KIND } from './upstream/redis-cache.js';
 import { Upstream } from './upstream/upstream.js';
+import { PushSender } from './upstream/push.js';
+import { LocalPushPacer, RedisPushPacer, type PushPacer } from './upstream/push-pacer.js';
+import { MemoryPushRecords, RedisPushRecords, type PushRecords } from './upstream/push-records.js';
 import { createTracing, type Tracing } from './tracing.js';
 
 export interface GatewayOptions {
@@ -96,7 +99,18 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   upstream.circuit.onChange((state) => logger.warn({ circuit: state }, `upstream circuit ${state}`));
   upstream.circuit.onChange(metrics.circuitChanged);
   metrics.watchCircuit(() => upstream.circuit.state);
-  const services: Services = { config: { ...config, tim }, upstream };
+  const push = new PushSender({
+    attempts: upstream.attempts,
+    client,
+    sdkappid: tim.sdkappid,
+    ...(await pushStateOf(config, tim, logger, emulator !== null)),
+    attributeNames: upstream.attributeNames,
+    log: logger,
+  });
+  emulator?.pushes.onTask((task) =>
+    logger.debug({ taskId: task.taskId, recipients: task.recipients }, 'emulator: push delivered'),
+  );
+  const services: Services = { config: { ...config, tim }, upstream, push, log: logger };
 
   const shedder = new LoadShedder(config.overload, (why, refused) =>
     logger.warn({ refused, why }, 'overloaded: refusing new requests with 503'),
@@ -187,6 +201,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     await tagCache?.close?.();
     await attributeCache?.close?.();
     await persisted.close();
+    await push.close();
     client.close();
     await emulator?.close();
     await tracing.shutdown();
@@ -305,6 +320,22 @@ async function budgetsAndCachesOf(
     ttlMs > 0 ? RedisAccountCache.connect(cacheOpts, ATTRS_KIND) : undefined,
   ]);
   return { budgets, tagCache, attributeCache };
+}
+
+/** Push pacing and idempotency records: in this process, or with REDIS_URL shared by the fleet. */
+async function pushStateOf(
+  config: Config,
+  tim: Config['tim'],
+  log: Logger,
+  embedded: boolean,
+): Promise<{ pacer: PushPacer; records: PushRecords }> {
+  const url = embedded ? undefined : config.redisUrl;
+  if (!url) return { pacer: new LocalPushPacer(), records: new MemoryPushRecords() };
+  const [pacer, records] = await Promise.all([
+    RedisPushPacer.connect({ url, sdkappid: tim.sdkappid, log, leaseMs: tim.timeoutMs + 5000 }),
+    RedisPushRecords.connect({ url, sdkappid: tim.sdkappid, log }),
+  ]);
+  return { pacer, records };
 }
 
 /** The upstream to call: the configured one, or a fresh embedded emulator when no credentials were given. */

@@ -9,6 +9,8 @@
  *   POST   /__emulator/latency             {ms, command?}: sets the latency added to every answer (or to that command's)
  *   GET    /__emulator/store?account=ID    {To_Account, Tags, exists}; without account, the whole store
  *   GET    /__emulator/attributes?account=ID  {To_Account, Attrs}; without account, the names and every user's
+ *   GET    /__emulator/pushes              im_push tasks with their recipients, oldest first
+ *   POST   /__emulator/push-settings       {dailyQuota?, enabled?}: the day's push quota, whether push is enabled
  */
 import type { ServerResponse } from 'node:http';
 import type { TimEmulator } from './emulator.js';
@@ -46,7 +48,19 @@ function runControl(emulator: TimEmulator, route: string, req: ControlRequest): 
         throw new Error(`since must be a whole number, got ${req.query.since}`);
       return emulator.calls.slice(since);
     }
+    case 'GET pushes':
+      return emulator.pushes.tasks;
+    case 'POST push-settings': {
+      const { dailyQuota, enabled } = jsonBody(req) as { dailyQuota?: unknown; enabled?: unknown };
+      if (dailyQuota !== undefined && !(Number.isInteger(dailyQuota) && (dailyQuota as number) >= 0))
+        throw new Error('dailyQuota must be a whole number >= 0');
+      if (enabled !== undefined && typeof enabled !== 'boolean') throw new Error('enabled must be a boolean');
+      if (dailyQuota !== undefined) emulator.pushes.dailyQuota = dailyQuota as number;
+      if (enabled !== undefined) emulator.pushes.enabled = enabled;
+      return { ok: true, dailyQuota: emulator.pushes.dailyQuota, enabled: emulator.pushes.enabled };
+    }
     case 'POST reset':
+      emulator.pushes.reset();
       emulator.resetCalls();
       emulator.clearFaults();
       return { ok: true };

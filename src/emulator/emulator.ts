@@ -20,6 +20,7 @@ import { CONTROL_PREFIX, handleControl } from './control.js';
 import { FaultQueue, type FaultPlan } from './faults.js';
 import { RequestGate } from './gate.js';
 import { SlidingWindowLimiter } from './rate.js';
+import { PushService } from './push.js';
 import { loadAttributeSeed, loadSeed } from './seed.js';
 import { TagStore } from './store.js';
 import type { EmulatorOptions, Fault, RecordedCall } from './types.js';
@@ -47,7 +48,7 @@ interface Arrival {
   query: Record<string, string>;
   command: string;
   /** The command when it is one the emulator serves. */
-  known: TagCommand | AttrCommand | null;
+  known: TagCommand | AttrCommand | 'im_push' | null;
   withinRate: boolean;
 }
 
@@ -64,6 +65,8 @@ export class TimEmulator {
   store: TagStore;
   /** The app's attribute names and each account's values. */
   attributes: AttributeStore;
+  /** im_push's state: tasks with their recipients, quota, deduplication. */
+  readonly pushes = new PushService();
 
   private readonly server: Server;
   private readonly gate: RequestGate;
@@ -160,7 +163,8 @@ export class TimEmulator {
       return;
     }
     const command = path.slice(path.lastIndexOf('/') + 1);
-    const served = path.startsWith(TAG_PATH_PREFIX) && (isTagCommand(command) || isAttrCommand(command));
+    const served =
+      path.startsWith(TAG_PATH_PREFIX) && (isTagCommand(command) || isAttrCommand(command) || command === 'im_push');
     const known = served ? command : null;
     // Every call that reaches a command counts against its own window, even one the gate will
     // refuse: the service has done work for it.
@@ -204,6 +208,13 @@ export class TimEmulator {
         `${known} called more than ${this.limiter.maxCalls} times in one second`,
       );
     }
+    if (known === 'im_push') {
+      const pushed = this.pushes.run(body, arrival.at, {
+        isNamed: (name) => this.attributes.isNamed(name),
+        accountsMatching: (condition) => this.accountsMatching(condition),
+      });
+      return isRefusal(pushed) ? this.timReply(pushed.code, pushed.info) : this.timReply(0, '', pushed);
+    }
     const result = isAttrCommand(known)
       ? runAttrCommand(known, body, {
           attributes: this.attributes,
@@ -230,7 +241,7 @@ export class TimEmulator {
     return null;
   }
 
-  private timReply(code: number, info: string, served?: Served | AttrServed): Reply {
+  private timReply(code: number, info: string, served?: Served | AttrServed | { TaskId: string }): Reply {
     const answer = {
       ActionStatus: code === 0 ? 'OK' : 'FAIL',
       ErrorCode: code,

@@ -40,8 +40,12 @@ import { requestId } from './request-id.js';
 
 /** Lets a token read any user's tags and attributes (its own need no scope). */
 export const SCOPE_READ = 'tags:read';
-/** Lets a token write tags and attributes, and name attribute slots. */
+/** Lets a token write tags and attributes, and name attribute slots: any mutation but pushMessage. */
 export const SCOPE_WRITE = 'tags:write';
+/** Lets a token run pushMessage. */
+export const SCOPE_PUSH = 'push:send';
+/** Root Mutation fields that need a scope other than tags:write. */
+const MUTATION_SCOPES: Record<string, string> = { pushMessage: SCOPE_PUSH };
 
 /** HS256 only with a shared secret; only asymmetric algorithms with a JWKS, so a public key can never act as an HMAC secret. */
 const SECRET_ALGORITHMS = ['HS256'];
@@ -179,7 +183,8 @@ export interface OperationArgs {
 }
 
 /**
- * The rules, all of them: any mutation needs `tags:write`; a query may read
+ * The rules, all of them: pushMessage needs `push:send`, any other mutation
+ * field `tags:write`; a query may read
  * the caller's own user (tags and attributes) freely, any other user with
  * `tags:read`, and `attributeNames` with any valid token; and so may a
  * mutation: one whose answer shows any User field but `id` of another user
@@ -200,8 +205,14 @@ export function authorize(caller: Caller, args: OperationArgs): GraphQLError | n
     return allPowerful
       ? null
       : forbidden('Name the one operation to run: what this token may do depends on it', SCOPE_READ);
-  if (operation.operation !== 'query' && !caller.scopes.has(SCOPE_WRITE))
-    return forbidden(`A ${operation.operation} needs the scope ${SCOPE_WRITE}`, SCOPE_WRITE);
+  if (operation.operation !== 'query') {
+    const scope = missingMutationScope(caller, operation.selectionSet, args.document);
+    if (scope)
+      return forbidden(
+        `${scope === SCOPE_PUSH ? 'pushMessage' : `A ${operation.operation}`} needs the scope ${scope}`,
+        scope,
+      );
+  }
   if (caller.scopes.has(SCOPE_READ)) return null;
 
   const variables = getVariableValues(args.schema, operation.variableDefinitions ?? [], args.variableValues ?? {});
@@ -247,6 +258,20 @@ export function authorize(caller: Caller, args: OperationArgs): GraphQLError | n
       `${others.size > 1 ? ` and ${others.size - 1} more` : ''} needs the scope ${SCOPE_READ}${also}`,
     SCOPE_READ,
   );
+}
+
+/**
+ * The first scope the caller lacks among those the mutation's root fields need
+ * (through fragments): `push:send` for pushMessage, `tags:write` for any other
+ * field, and for a mutation whose fields cannot be told; null when it has them all.
+ */
+function missingMutationScope(caller: Caller, set: SelectionSetNode, document: DocumentNode): string | null {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const def of document.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  const fields = fieldsOf(set, fragments).filter((f) => f.name.value !== '__typename');
+  const needed = new Set(fields.map((f) => MUTATION_SCOPES[f.name.value] ?? SCOPE_WRITE));
+  if (needed.size === 0) needed.add(SCOPE_WRITE);
+  return [...needed].find((scope) => !caller.scopes.has(scope)) ?? null;
 }
 
 /** The fields a selection set selects, through fragments and inline fragments (each fragment once). */

@@ -123,6 +123,7 @@ function withInputCode(error: GraphQLError): GraphQLError {
     positions: error.positions,
     path: error.path,
     originalError: error.originalError,
-    extensions: { ...error.extensions, code: 'BAD_USER_INPUT' },
+    // A request error (GraphQL over HTTP): nothing ran, so it is a 400 whichever executor refused the variables.
+    extensions: { ...error.extensions, code: 'BAD_USER_INPUT', http: { status: 400 } },
   });
 }

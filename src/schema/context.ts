@@ -1,7 +1,9 @@
 /** What every resolver gets: per-request loaders over the shared services. */
 import DataLoader from 'dataloader';
 import type { Config } from '../config.js';
+import type { Logger } from 'pino';
 import { MAX_ACCOUNTS_PER_CALL, type Attrs } from '../tim/wire.js';
+import type { PushSender } from '../upstream/push.js';
 import type { AccountReads } from '../upstream/reads.js';
 import type { RequestTrace } from '../upstream/trace.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -12,6 +14,8 @@ import { RequestIds } from './ids.js';
 export interface Services {
   config: Config;
   upstream: Upstream;
+  push: PushSender;
+  log: Logger;
 }
 
 /** The caller, as the auth plugin found it; null when auth is off. */

@@ -1,7 +1,8 @@
 /** The one place where failures become GraphQL errors with a stable `extensions.code`. */
 import { GraphQLError } from 'graphql';
 import { TimError } from '../tim/errors.js';
-import { AttributeNameConflict, RateLimitedError } from '../upstream/errors.js';
+import { AttributeNameConflict, PushPacingError, RateLimitedError } from '../upstream/errors.js';
+import { PushOutcomeUnknownError } from '../upstream/push.js';
 
 export type ErrorCode =
   | 'BAD_USER_INPUT'
@@ -48,9 +49,14 @@ export function toGraphQLError(err: unknown, extensions: Record<string, unknown>
   if (err instanceof RateLimitedError) {
     return gqlError(
       'RATE_LIMITED',
-      'The upstream rate budget cannot serve this lookup in time; try again shortly',
+      err instanceof PushPacingError
+        ? 'No push may leave before the request deadline (pushes leave one per second); try again shortly'
+        : 'The upstream rate budget cannot serve this lookup in time; try again shortly',
       extensions,
     );
+  }
+  if (err instanceof PushOutcomeUnknownError) {
+    return gqlError('UPSTREAM_UNAVAILABLE', err.message, { delivery: 'UNKNOWN', ...extensions });
   }
   if (err instanceof TimError) {
     if (err.kind === 'upstream') {

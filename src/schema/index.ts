@@ -9,6 +9,7 @@ import { builder } from './builder.js';
 import './user.js';
 import './mutations.js';
 import './attributes.js';
+import './push.js';
 import './federation.js';
 
 /** Federation v2 with the directives this schema uses (`@key`); v2.6 is what the plugin and composers document. */

@@ -64,7 +64,10 @@ export class TimClient {
       this.report({ command, accounts, durationMs: performance.now() - started, outcome: 'ok', errorCode: 0 });
       return answer;
     } catch (err) {
-      const timErr = err instanceof TimError ? err : TimError.unavailable(`TIM call failed: ${describe(err)}`);
+      const timErr =
+        err instanceof TimError
+          ? err
+          : TimError.unavailable(`TIM call failed: ${describe(err)}`, undefined, { notSent: failedBeforeSending(err) });
       const outcome = timErr.kind === 'upstream' ? 'fail' : 'unavailable';
       this.report({ command, accounts, durationMs: performance.now() - started, outcome, errorCode: timErr.code });
       throw timErr;
@@ -123,6 +126,18 @@ function parseAnswer(text: string): CommonAnswer | null {
   if (typeof a.ErrorCode !== 'number') return null;
   return { ...a, ErrorInfo: typeof a.ErrorInfo === 'string' ? a.ErrorInfo : '' } as CommonAnswer;
 }
+
+/**
+ * Whether the request surely never reached TIM: no connection could be made
+ * (refused, no route, no such host). A reset or timeout on a connection that
+ * was open may come after TIM read the request, so it does not count.
+ */
+function failedBeforeSending(err: unknown): boolean {
+  const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && NOT_SENT_CODES.has(code);
+}
+
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** A failure's description without anything from the URL (which holds the usersig). */
 function describe(err: unknown): string {

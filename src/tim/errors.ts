@@ -25,6 +25,8 @@ export class TimError extends Error {
     readonly code: number,
     message: string,
     readonly httpStatus?: number,
+    /** `unavailable` only: the request surely never reached TIM (no connection could be made). */
+    readonly notSent = false,
   ) {
     super(message);
   }
@@ -33,8 +35,8 @@ export class TimError extends Error {
     return new TimError('upstream', code, `TIM error ${code}: ${info || 'no ErrorInfo'}`);
   }
 
-  static unavailable(message: string, httpStatus?: number): TimError {
-    return new TimError('unavailable', 0, message, httpStatus);
+  static unavailable(message: string, httpStatus?: number, { notSent = false } = {}): TimError {
+    return new TimError('unavailable', 0, message, httpStatus, notSent);
   }
 
   /** Network errors, timeouts, HTTP 5xx and the upstream's retry codes. Garbage answers are not retried. */

@@ -101,7 +101,7 @@ export class AttemptLoop {
       const timeLeft = deadline - Date.now();
       if (timeLeft <= 0) {
         slot.unused();
-        throw TimError.unavailable('no time left before the request deadline');
+        throw TimError.unavailable('no time left before the request deadline', undefined, { notSent: true });
       }
       if (!this.circuit.allow()) {
         slot.unused();
@@ -183,7 +183,7 @@ export class AttemptLoop {
 }
 
 export function circuitOpenError(): TimError {
-  return TimError.unavailable('the upstream is failing; calls are paused for a moment');
+  return TimError.unavailable('the upstream is failing; calls are paused for a moment', undefined, { notSent: true });
 }
 
 function sleep(ms: number): Promise<void> {

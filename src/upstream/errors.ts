@@ -2,9 +2,16 @@
 
 /** The rate budget cannot serve this lookup before its deadline. */
 export class RateLimitedError extends Error {
-  override readonly name = 'RateLimitedError';
+  override readonly name: string = 'RateLimitedError';
   constructor(message = 'the upstream rate budget cannot serve this lookup in time') {
     super(message);
+  }
+}
+
+/** No push may leave before the request's deadline: pushes leave one per second (src/upstream/push-pacer.ts). */
+export class PushPacingError extends RateLimitedError {
+  constructor() {
+    super('no push may leave before the request deadline (pushes leave one per second)');
   }
 }
 

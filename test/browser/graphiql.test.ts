@@ -2,13 +2,13 @@
  * Issue 7: GraphiQL in a real browser (Debian's Chromium, driven by playwright-core), with the
  * network closed to everything but the gateway: the page must work with no CDN at all.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { Kind, parse, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultDocument } from '../../src/graphiql.js';
+import { defaultDocument, PUSH_EXAMPLE } from '../../src/graphiql.js';
 import { schema } from '../../src/schema/index.js';
 import { ARTIFACTS } from '../helpers/paths.js';
 import { callsOf, startRig, type TestRig } from '../helpers/gateway.js';
@@ -25,6 +25,13 @@ const CHROMIUM_ARGS = [
 ];
 const JWT_SECRET = 'a-test-secret-of-at-least-32-characters!';
 const DEMO_USERS = ['alice', 'bob', 'carol', 'frank'];
+/** The demo users the example push reaches (data/demo-users.json): it must reach someone. */
+const DEMO_VIPS = (
+  JSON.parse(readFileSync(new URL('../../data/demo-users.json', import.meta.url), 'utf8')) as Array<{
+    To_Account: string;
+    Tags: string[];
+  }>
+).filter((u) => u.Tags.includes('vip'));
 
 // In CI (.ci/run installs Chromium) a missing browser is a failure, never a skip.
 const skip = !existsSync(CHROMIUM) && !process.env.CI;
@@ -166,6 +173,18 @@ describe('GraphiQL setting and document', () => {
       );
       expect(operations).toEqual(['query DemoUsers', 'query OneUser', 'mutation TagAlice', 'mutation UntagAlice']);
     }
+  });
+
+  it('carries a commented push to the demo tag vip that, uncommented, is valid', () => {
+    expect(defaultDocument(false)).toContain(PUSH_EXAMPLE);
+    const uncommented = PUSH_EXAMPLE.split('\n')
+      .filter((line) => line.startsWith('#   ') || line.startsWith('# mutation') || line === '# }')
+      .map((line) => line.slice(2))
+      .join('\n');
+    const document = parse(uncommented);
+    expect(validate(schema, document)).toEqual([]);
+    expect(uncommented).toContain('tagsAll: ["vip"]');
+    expect(DEMO_VIPS.length).toBeGreaterThan(0);
   });
 
   it('serves no GraphiQL page when GRAPHIQL=false', async () => {
