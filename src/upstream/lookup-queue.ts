@@ -44,6 +44,7 @@ export interface LookupQueueOptions<V> {
  * was sent. Per-request facts (the deadline; more may follow) live here.
  */
 interface Ticket<V> {
+  // TODO(merge): a request's optional trace context (ops2) is one more field here, set in enqueue.
   readonly deadline: number;
   readonly accounts: readonly string[];
   readonly results: Map<string, Lookup<V>>;
@@ -56,13 +57,16 @@ interface Ticket<V> {
 /** Accounts and the tickets waiting for each. */
 type Batch<V> = Map<string, Array<Ticket<V>>>;
 
+/** One account of one request that is out of time. */
+type Late<V> = readonly [Ticket<V>, string];
+
 export class LookupQueue<V> {
   private readonly queue: Batch<V> = new Map();
   private pumping = false;
 
   constructor(private readonly opts: LookupQueueOptions<V>) {}
 
-  /** Each distinct account's result (`accounts` are distinct); never rejects. */
+  /** Each distinct account's result (an account named twice is answered once); never rejects. */
   lookup(accounts: readonly string[], deadline: number): Promise<Map<string, Lookup<V>>> {
     let fresh = 0;
     for (const a of accounts) if (!this.queue.has(a)) fresh++;
@@ -130,17 +134,13 @@ export class LookupQueue<V> {
 
   /** Answers a request's lookups still open at its deadline: still queued, they expire; sent, the upstream was too slow. */
   private giveUp(ticket: Ticket<V>): void {
-    const expired = new RateLimitedError();
-    const unanswered = TimError.unavailable('no answer from TIM before the request deadline');
-    let expiredCount = 0;
+    const queued: Array<Late<V>> = [];
     for (const account of ticket.accounts) {
       if (ticket.results.has(account)) continue;
-      if (this.forget(account, ticket)) {
-        expiredCount++;
-        this.answer(ticket, account, expired);
-      } else this.answer(ticket, account, unanswered);
+      if (this.forget(account, ticket)) queued.push([ticket, account]);
+      else this.answer(ticket, account, TimError.unavailable('no answer from TIM before the request deadline'));
     }
-    if (expiredCount > 0) this.opts.attempts.events.rateLimited?.(expiredCount);
+    this.expire(queued);
   }
 
   /** Takes a ticket that gave up out of an account's queue entry, so memory goes with it; false when it was sent already. */
@@ -242,14 +242,22 @@ export class LookupQueue<V> {
     let late = 0;
     for (const t of tickets) if (t.deadline <= now) late++;
     if (late === 0) return tickets;
-    const error = new RateLimitedError();
     const live: Array<Ticket<V>> = [];
+    const expired: Array<Late<V>> = [];
     for (const t of tickets) {
       if (t.deadline > now) live.push(t);
-      else this.answer(t, account, error);
+      else expired.push([t, account]);
     }
-    this.opts.attempts.events.rateLimited?.(late);
+    this.expire(expired);
     return live;
+  }
+
+  /** The one place a lookup fails for want of a slot in time: RATE_LIMITED. */
+  private expire(lookups: ReadonlyArray<Late<V>>): void {
+    if (lookups.length === 0) return;
+    const error = new RateLimitedError();
+    for (const [ticket, account] of lookups) this.answer(ticket, account, error);
+    this.opts.attempts.events.rateLimited?.(lookups.length);
   }
 
   private async send(batch: Batch<V>, slot: BudgetSlot): Promise<void> {
