@@ -40,11 +40,28 @@ export class AccountReads<C extends LookupCommand, V> {
   }
 
   /** Each account's value, in the order given; never rejects, failures are per account. */
-  async get(accounts: readonly string[], deadline: number): Promise<Array<Lookup<V>>> {
+  get(accounts: readonly string[], deadline: number): Promise<Array<Lookup<V>>> {
+    // Without a cache, nothing to await first: the lookups join the queue in this turn.
+    if (!this.opts.cache) return this.getFetched(accounts, distinct(accounts), deadline);
+    return this.getCached(accounts, deadline);
+  }
+
+  private async getCached(accounts: readonly string[], deadline: number): Promise<Array<Lookup<V>>> {
     const cached = await this.fromCache(accounts);
+    if (cached.size === 0) return this.getFetched(accounts, distinct(accounts), deadline);
     const misses = [...new Set(accounts.filter((a) => !cached.has(a)))];
     const fetched = misses.length > 0 ? await this.lookup(misses, deadline) : new Map<string, Lookup<V>>();
     return accounts.map((a) => cached.get(a) ?? fetched.get(a) ?? new Error(`no answer for account ${a}`));
+  }
+
+  /** `accounts`' values, all looked up (`misses` are the same accounts, distinct). */
+  private async getFetched(
+    accounts: readonly string[],
+    misses: readonly string[],
+    deadline: number,
+  ): Promise<Array<Lookup<V>>> {
+    const fetched = misses.length > 0 ? await this.lookup(misses, deadline) : new Map<string, Lookup<V>>();
+    return accounts.map((a) => fetched.get(a) ?? new Error(`no answer for account ${a}`));
   }
 
   /** Drops the accounts' cached values (a write is about to change them, or just did). */
@@ -52,12 +69,12 @@ export class AccountReads<C extends LookupCommand, V> {
     await this.opts.cache?.invalidate(accounts);
   }
 
-  private lookup(accounts: string[], deadline: number): Promise<Map<string, Lookup<V>>> {
+  private lookup(accounts: readonly string[], deadline: number): Promise<Map<string, Lookup<V>>> {
     if (this.opts.coalesce !== false) return this.queue.lookup(accounts, deadline);
     return this.lookupDirect(accounts, deadline);
   }
 
-  private async lookupDirect(accounts: string[], deadline: number): Promise<Map<string, Lookup<V>>> {
+  private async lookupDirect(accounts: readonly string[], deadline: number): Promise<Map<string, Lookup<V>>> {
     const refusal = this.opts.attempts.refusal(deadline);
     if (refusal) return new Map(accounts.map((a) => [a, refusal]));
     const calls = chunk(accounts, MAX_ACCOUNTS_PER_CALL).map((batch) => this.fetch(batch, deadline));
@@ -69,11 +86,11 @@ export class AccountReads<C extends LookupCommand, V> {
   /** One call (with its retries), read by account; never rejects. */
   private async fetch(accounts: string[], deadline: number, slot?: BudgetSlot): Promise<Map<string, Lookup<V>>> {
     try {
-      const readStartedAt = await this.stampRead();
+      const readStartedAt = this.opts.cache ? await this.stampRead() : null;
       const body = { To_Account: accounts };
       const answer = await this.opts.attempts.call(this.opts.command, body, deadline, { firstSlot: slot });
       const out = this.opts.read(accounts, answer);
-      await this.remember(out, readStartedAt);
+      if (readStartedAt !== null) await this.remember(out, readStartedAt);
       return out;
     } catch (error) {
       slot?.unused(); // when the call never went (a no-op once it did)
@@ -116,4 +133,10 @@ export class AccountReads<C extends LookupCommand, V> {
       this.opts.log.warn({ err: String(err) }, 'cache write failed');
     }
   }
+}
+
+/** The accounts once each; the same list when none is named twice (a request's loader never does). */
+function distinct(accounts: readonly string[]): readonly string[] {
+  const seen = new Set(accounts);
+  return seen.size === accounts.length ? accounts : [...seen];
 }
