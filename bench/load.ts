@@ -2,7 +2,8 @@
  * One load run: autocannon against the gateways, with every response read
  * just enough to tell success from failure. The load generator shares its
  * process with this reading, so it never parses JSON: it looks for the
- * `"errors"` key and counts `"tags":[` (a user whose lookup succeeded); JSON
+ * `"errors"` key and counts `"tags":[` (a user whose lookup succeeded) and
+ * `"attributes":[` (the same for attributes); JSON
  * escapes every quote inside a tag or message, so neither can appear by chance.
  */
 import autocannon from 'autocannon';
@@ -15,6 +16,8 @@ export interface LoadSpec {
   body(): string;
   /** Whether body() changes from request to request. */
   varies: boolean;
+  /** A fixed rate over all connections (autocannon's overallRate); default as fast as the server answers. */
+  requestsPerSecond?: number;
 }
 
 export interface LoadResult {
@@ -27,6 +30,8 @@ export interface LoadResult {
   okResponses: number;
   /** Users answered with a tag list, in any response. */
   okLookups: number;
+  /** Users answered with both a tag list and an attribute list (per response, the fewer of the two counts). */
+  okBothLookups: number;
   p50Ms: number;
   p99Ms: number;
   /** Error codes from response bodies (`RATE_LIMITED`, ...), `HTTP nnn`, and socket errors and timeouts. */
@@ -37,14 +42,16 @@ const HEADERS = { 'content-type': 'application/json', accept: 'application/json'
 const ERROR_CODE = /"code":"([A-Z_]+)"/g;
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  const counts = { responses: 0, okResponses: 0, okLookups: 0 };
+  const counts = { responses: 0, okResponses: 0, okLookups: 0, okBothLookups: 0 };
   const errors: Record<string, number> = {};
   const note = (what: string, n = 1) => void (errors[what] = (errors[what] ?? 0) + n);
 
   const onResponse = (status: number, body: string): void => {
     counts.responses++;
     if (status !== 200) return note(`HTTP ${status}`);
-    counts.okLookups += occurrences(body, '"tags":[');
+    const tags = occurrences(body, '"tags":[');
+    counts.okLookups += tags;
+    if (tags > 0) counts.okBothLookups += Math.min(tags, occurrences(body, '"attributes":['));
     if (!body.includes('"errors"')) {
       counts.okResponses++;
       return;
@@ -71,6 +78,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     connections: spec.connections,
     duration: spec.durationS,
     timeout: 30,
+    ...(spec.requestsPerSecond ? { overallRate: spec.requestsPerSecond } : {}),
     requests: [request],
   });
   if (result.errors > result.timeouts) note('socket errors', result.errors - result.timeouts);

@@ -37,6 +37,13 @@ export interface UpstreamSummary {
   peakInOneSecond: number;
   /** Calls answered with an error, by TIM ErrorCode (-1: an HTTP fault or garbage). */
   errors: Record<string, number>;
+  /** Every command's calls in the same window (the emulator limits each command on its own). */
+  byCommand: Record<string, CommandCalls>;
+}
+
+export interface CommandCalls {
+  calls: number;
+  peakInOneSecond: number;
 }
 
 /** Resident set size in bytes: now, and the highest seen since the last reset; the JS heap in use now (NaN if unknown). */

@@ -31,6 +31,12 @@ export interface Row {
   rssMb: number[];
   /** Where the gateways said their rate budget lives (/readyz). */
   budget: string;
+  /** Users answered with both tags and attributes. */
+  okBothLookupsPerS: number;
+  /** Every command the emulator saw during the measure: calls/s and the most in any sliding second. */
+  byCommand: Record<string, { callsPerS: number; peakInOneSecond: number }>;
+  /** The scenario's background load (not counted above), when it has one. */
+  background?: { reqPerS: number; okReqPerS: number; errors: Record<string, number> };
 }
 
 export interface Skipped {
@@ -169,6 +175,25 @@ export function checks(allRows: Row[]): Check[] {
     });
   }
 
+  const tenWrites = row('ten-writes', 'on');
+  if (tenWrites) {
+    out.push({
+      target: 'ten users per request, tag writes at 50 calls/s beside: >= 9,000 ok lookups/s',
+      measured: `${int(tenWrites.okLookupsPerS)} ok lookups/s; writes ${int(tenWrites.background?.okReqPerS ?? 0)} ok/s`,
+      met: tenWrites.okLookupsPerS >= 0.9 * UPSTREAM_LOOKUPS_PER_SECOND,
+    });
+    out.push(commandsWithinLimit('ten users per request, tag writes beside', tenWrites, false));
+  }
+  const tenAttrs = row('ten-attrs', 'on');
+  if (tenAttrs) {
+    out.push({
+      target: 'tags and attributes of ten users per request: >= 9,000 users/s with both fields',
+      measured: `${int(tenAttrs.okBothLookupsPerS)} users/s with both`,
+      met: tenAttrs.okBothLookupsPerS >= 0.9 * UPSTREAM_LOOKUPS_PER_SECOND,
+    });
+    out.push(commandsWithinLimit('tags and attributes of ten users per request', tenAttrs, true));
+  }
+
   const singleOn = row('single', 'on');
   const singleOff = row('single', 'off');
   if (singleOn) {
@@ -231,6 +256,23 @@ function upstreamWithinLimit(what: string, r: Row): Check {
   };
 }
 
+/** Each command the emulator saw within its own limit: never over 100 in a sliding second (and, with `rate`, <= 100 calls/s). */
+function commandsWithinLimit(what: string, r: Row, rate: boolean): Check {
+  const commands = Object.entries(r.byCommand).sort(([a], [b]) => a.localeCompare(b));
+  return {
+    target: `${what}: ${rate ? 'each command <= 100 calls/s and ' : ''}no command over 100 calls in a sliding second`,
+    measured: commands.length
+      ? commands.map(([c, n]) => `${c} ${one(n.callsPerS)} calls/s, peak ${n.peakInOneSecond}`).join('; ')
+      : 'no upstream calls',
+    met:
+      commands.length > 0 &&
+      commands.every(
+        ([, n]) =>
+          n.peakInOneSecond <= UPSTREAM_CALLS_PER_SECOND && (!rate || n.callsPerS <= UPSTREAM_CALLS_PER_SECOND),
+      ),
+  };
+}
+
 export interface Setting {
   name: string;
   value: string;
@@ -259,6 +301,8 @@ export function markdown(opts: {
       'during the measure; peak = most calls in any sliding second (maxCallsInWindow), as they arrived at the emulator / ' +
       'as the gateways sent them.',
   ];
+  const mixed = opts.rows.filter((r) => r.background || Object.keys(r.byCommand).length > 1);
+  if (mixed.length > 0) parts.push('', '## Calls by command', '', mixed.map((r) => `- ${describeMixed(r)}`).join('\n'));
   if (opts.comparisons.length > 0)
     parts.push('', '## Gateway / reference and baseline', '', opts.comparisons.map((r) => `- ${r}`).join('\n'));
   if (opts.ratios.length > 0) parts.push('', '## Coalescing on / off', '', opts.ratios.map((r) => `- ${r}`).join('\n'));
@@ -276,6 +320,24 @@ export function markdown(opts: {
   }
   if (opts.profiles.length > 0) parts.push('', '## CPU profiles (gateway, self time)', '', ...opts.profiles);
   return `${parts.join('\n')}\n`;
+}
+
+/** A row's calls by command and its background load, for the scenarios that send more than im_get_tag. */
+function describeMixed(r: Row): string {
+  const commands = Object.entries(r.byCommand)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([c, n]) => `${c} ${one(n.callsPerS)} calls/s (peak ${n.peakInOneSecond})`)
+    .join(', ');
+  const bg = r.background;
+  const beside = bg
+    ? `; background ${int(bg.reqPerS)} req/s, ${int(bg.okReqPerS)} ok` +
+      (Object.keys(bg.errors).length
+        ? ` (${Object.entries(bg.errors)
+            .map(([c, n]) => `${c} ${n}`)
+            .join(', ')})`
+        : '')
+    : '';
+  return `${r.scenario}, ${r.server}: ${commands}; ${int(r.okBothLookupsPerS)} users/s with tags and attributes${beside}`;
 }
 
 /** Memory of one gateway over a long run: after the warm-up, and at the end (both after a full GC). */

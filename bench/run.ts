@@ -59,6 +59,8 @@ const UPSTREAM_MAX_CALLS_PER_SECOND = 100;
 const UNLIMITED_CALLS_PER_SECOND = 1_000_000_000;
 /** Not the default demo app's id, so a shared Redis keeps the bench's budget apart from other users'. */
 const SDKAPPID = 1400099999;
+/** Connections of a scenario's fixed-rate background load: enough that its rate never waits on a slow answer. */
+const BACKGROUND_CONNECTIONS = 10;
 
 const { values: args } = parseArgs({
   options: {
@@ -293,7 +295,21 @@ async function measure(scenario: Scenario, mode: Mode, server: Server): Promise<
     const budget = server === 'reference' ? 'none (the reference has no budget)' : await budgetOf(urls[0]!);
     if (warmupS > 0) await runLoad({ ...spec, durationS: warmupS });
     await Promise.all([emulator.ask({ ask: 'reset' }), served.reset()]);
-    const load = await runLoad({ ...spec, durationS });
+    // A background load (its requests are not counted in the row) runs beside the measured one, started together.
+    const background = scenario.background;
+    const [load, beside] = await Promise.all([
+      runLoad({ ...spec, durationS }),
+      background
+        ? runLoad({
+            urls,
+            connections: BACKGROUND_CONNECTIONS,
+            durationS,
+            body: background.body,
+            varies: true,
+            requestsPerSecond: background.requestsPerSecond,
+          })
+        : null,
+    ]);
     const upstream = await emulator.ask({ ask: 'upstream', since: load.startedAt, until: load.finishedAt });
     const memory = await served.memory();
     const departures = await served.departures(load.startedAt, load.finishedAt);
@@ -311,12 +327,28 @@ async function measure(scenario: Scenario, mode: Mode, server: Server): Promise<
       reqPerS: perS(load.responses),
       okReqPerS: perS(load.okResponses),
       okLookupsPerS: perS(load.okLookups),
+      okBothLookupsPerS: perS(load.okBothLookups),
       p50Ms: load.p50Ms,
       p99Ms: load.p99Ms,
       upstreamCallsPerS: perS(upstream.calls),
       accountsPerCall: upstream.calls > 0 ? upstream.accounts / upstream.calls : NaN,
       peakCallsInOneSecond: upstream.peakInOneSecond,
       peakDeparturesInOneSecond: departures ? mostInWindow(departures) : NaN,
+      byCommand: Object.fromEntries(
+        Object.entries(upstream.byCommand).map(([command, c]) => [
+          command,
+          { callsPerS: perS(c.calls), peakInOneSecond: c.peakInOneSecond },
+        ]),
+      ),
+      ...(beside
+        ? {
+            background: {
+              reqPerS: beside.responses / beside.durationS,
+              okReqPerS: beside.okResponses / beside.durationS,
+              errors: beside.errors,
+            },
+          }
+        : {}),
       errors,
       rssMb: memory.map((m) => m.peakRss / 2 ** 20),
       cpuUsPerReq: (memory.reduce((n, m) => n + m.cpuMs, 0) * 1000) / Math.max(1, load.responses),

@@ -13,7 +13,7 @@ import type * as EmulatorModule from '../src/emulator/index.js';
 import type * as LoggerModule from '../src/logger.js';
 import type * as ConfigModule from '../src/config.js';
 import type * as ServerModule from '../src/server.js';
-import type { MemorySummary, Question, Ready, Reply, StartMessage, UpstreamSummary } from './protocol.js';
+import type { CommandCalls, MemorySummary, Question, Ready, Reply, StartMessage, UpstreamSummary } from './protocol.js';
 import { seedAttributes, seedUsers } from './users.js';
 
 /** The compiled module of `src/<path>.ts`; typed from the source, loaded from dist/. */
@@ -50,7 +50,13 @@ async function startEmulator(start: Extract<StartMessage, { role: 'emulator' }>)
           return null;
         case 'upstream': {
           // Only calls made while the load ran count (not those of requests still in flight after it).
-          const calls = emulator.calls.filter((c) => c.command === 'im_get_tag' && c.at >= q.since && c.at <= q.until);
+          const during = emulator.calls.filter((c) => c.at >= q.since && c.at <= q.until);
+          const calls = during.filter((c) => c.command === 'im_get_tag');
+          const byCommand: Record<string, CommandCalls> = {};
+          for (const command of new Set(during.map((c) => c.command))) {
+            const of = during.filter((c) => c.command === command);
+            byCommand[command] = { calls: of.length, peakInOneSecond: maxCallsInWindow(of) };
+          }
           const errors: Record<string, number> = {};
           for (const c of calls) if (c.errorCode !== 0) errors[c.errorCode] = (errors[c.errorCode] ?? 0) + 1;
           const summary: UpstreamSummary = {
@@ -58,6 +64,7 @@ async function startEmulator(start: Extract<StartMessage, { role: 'emulator' }>)
             accounts: calls.reduce((n, c) => n + c.accounts.length, 0),
             peakInOneSecond: maxCallsInWindow(calls),
             errors,
+            byCommand,
           };
           return summary;
         }

@@ -10,7 +10,7 @@ import { useGraphQlJit } from '@envelop/graphql-jit';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
-import { TimEmulator } from './emulator/index.js';
+import type { TimEmulator } from './emulator/index.js';
 import { graphiqlOptions, offlineGraphiQLRenderer } from './graphiql.js';
 import { admitHost } from './host-check.js';
 import { admitRequest, answerClientErrors } from './http-edges.js';
@@ -346,6 +346,8 @@ async function upstreamOf(
   if (config.tim.mode === 'remote') return { tim: config.tim, emulator: null };
   // A key made for this process only: nothing outside it can sign calls to its emulator.
   const secretKey = randomBytes(32).toString('hex');
+  // Loaded only in emulator mode: a gateway with credentials never holds the emulator's code.
+  const { TimEmulator } = await import('./emulator/index.js');
   const emulator = await TimEmulator.start({
     sdkappid: config.tim.sdkappid,
     secretKey,

@@ -54,8 +54,12 @@ export function createContext(
           const error = badInput(`Not looked up: this request has bad input (${ids.refusal.message})`);
           return accounts.map(() => error);
         }
-        const results = await reads.get(accounts, deadline, trace);
-        return results.map((r) => (r instanceof Error ? (toGraphQLError(r) as Error) : r));
+        const results: Array<V | Error> = await reads.get(accounts, deadline, trace);
+        for (let i = 0; i < results.length; i++) {
+          const r = results[i];
+          if (r instanceof Error) results[i] = toGraphQLError(r) as Error;
+        }
+        return results;
       },
       { maxBatchSize: MAX_ACCOUNTS_PER_CALL },
     );

@@ -43,17 +43,29 @@ export interface LookupQueueOptions<V> {
   log: Logger;
 }
 
-/** One request's interest in one queued account. */
-interface Waiter<V> {
-  deadline: number;
-  trace: RequestTrace;
-  /** Taken into a batch that was sent: no longer in the queue. */
-  sent: boolean;
-  /** Only the first call counts. */
-  resolve(result: Lookup<V>): void;
+/**
+ * One request's lookups in the queue: one promise and one backstop timer for
+ * all its accounts, answered into one Map. Its accounts wait in the queue by
+ * reference to it; an account not in `results` and no longer queued under it
+ * was sent. Per-request facts (the deadline; more may follow) live here.
+ */
+interface Ticket<V> {
+  readonly deadline: number;
+  /** The request's span context, for the spans of the calls that serve it (tracing off: undefined). */
+  readonly trace: RequestTrace;
+  readonly accounts: readonly string[];
+  readonly results: Map<string, Lookup<V>>;
+  /** Accounts still without a result. */
+  open: number;
+  backstop: ReturnType<typeof setTimeout> | undefined;
+  done(results: Map<string, Lookup<V>>): void;
 }
 
-type Batch<V> = Map<string, Array<Waiter<V>>>;
+/** Accounts and the tickets waiting for each. */
+type Batch<V> = Map<string, Array<Ticket<V>>>;
+
+/** One account of one request that is out of time. */
+type Late<V> = readonly [Ticket<V>, string];
 
 export class LookupQueue<V> {
   private readonly queue: Batch<V> = new Map();
@@ -61,14 +73,17 @@ export class LookupQueue<V> {
 
   constructor(private readonly opts: LookupQueueOptions<V>) {}
 
-  /** Each distinct account's result; never rejects. */
+  /** Each distinct account's result (an account named twice is answered once); never rejects. */
   lookup(accounts: readonly string[], deadline: number, trace?: RequestTrace): Promise<Map<string, Lookup<V>>> {
-    const fresh = accounts.filter((a) => !this.queue.has(a)).length;
+    let fresh = 0;
+    for (const a of accounts) if (!this.queue.has(a)) fresh++;
     const refusal = this.opts.attempts.refusal(deadline);
     if (refusal || !this.canServeInTime(this.queue.size + fresh, deadline)) {
       const error = refusal ?? new RateLimitedError();
       if (error instanceof RateLimitedError) this.opts.attempts.events.rateLimited?.(accounts.length);
-      return Promise.resolve(new Map(accounts.map((a) => [a, error])));
+      const out = new Map<string, Lookup<V>>();
+      for (const a of accounts) out.set(a, error);
+      return Promise.resolve(out);
     }
     return this.enqueue(accounts, deadline, trace);
   }
@@ -79,34 +94,37 @@ export class LookupQueue<V> {
   }
 
   private enqueue(accounts: readonly string[], deadline: number, trace: RequestTrace): Promise<Map<string, Lookup<V>>> {
-    const waiters: Array<Waiter<V>> = [];
-    const results = accounts.map(
-      (account) =>
-        new Promise<[string, Lookup<V>]>((resolve) => {
-          let settled = false;
-          const waiter: Waiter<V> = {
-            deadline,
-            trace,
-            sent: false,
-            resolve: (r) => {
-              if (settled) return;
-              settled = true;
-              resolve([account, r]);
-            },
-          };
-          waiters.push(waiter);
-          const queued = this.queue.get(account);
-          if (queued) queued.push(waiter);
-          else this.queue.set(account, [waiter]);
-        }),
-    );
-    this.pump();
-    // The backstop: whatever the dispatcher and the upstream do, the request has its answer by its deadline.
-    const backstop = setTimeout(() => this.giveUp(accounts, waiters), Math.max(0, deadline - Date.now()));
-    return Promise.all(results).then((entries) => {
-      clearTimeout(backstop);
-      return new Map(entries);
+    return new Promise((done) => {
+      const ticket: Ticket<V> = {
+        deadline,
+        trace,
+        accounts,
+        results: new Map(),
+        open: accounts.length,
+        backstop: undefined,
+        done,
+      };
+      if (accounts.length === 0) return done(ticket.results);
+      for (const account of accounts) {
+        const queued = this.queue.get(account);
+        if (!queued) this.queue.set(account, [ticket]);
+        else if (queued[queued.length - 1] === ticket)
+          ticket.open--; // named twice: answered once
+        else queued.push(ticket);
+      }
+      this.pump();
+      // The backstop: whatever the dispatcher and the upstream do, the request has its answer by its deadline.
+      ticket.backstop = setTimeout(() => this.giveUp(ticket), Math.max(0, deadline - Date.now()));
     });
+  }
+
+  /** Gives one of a ticket's accounts its result; only the first counts. The last one answers the request. */
+  private answer(ticket: Ticket<V>, account: string, result: Lookup<V>): void {
+    if (ticket.results.has(account)) return;
+    ticket.results.set(account, result);
+    if (--ticket.open > 0) return;
+    clearTimeout(ticket.backstop);
+    ticket.done(ticket.results);
   }
 
   /**
@@ -123,26 +141,24 @@ export class LookupQueue<V> {
   }
 
   /** Answers a request's lookups still open at its deadline: still queued, they expire; sent, the upstream was too slow. */
-  private giveUp(accounts: readonly string[], waiters: Array<Waiter<V>>): void {
-    const queued: Array<Waiter<V>> = [];
-    waiters.forEach((waiter, i) => {
-      if (waiter.sent) {
-        waiter.resolve(TimError.unavailable('no answer from TIM before the request deadline'));
-        return;
-      }
-      queued.push(waiter);
-      this.forget(accounts[i]!, waiter);
-    });
+  private giveUp(ticket: Ticket<V>): void {
+    const queued: Array<Late<V>> = [];
+    for (const account of ticket.accounts) {
+      if (ticket.results.has(account)) continue;
+      if (this.forget(account, ticket)) queued.push([ticket, account]);
+      else this.answer(ticket, account, TimError.unavailable('no answer from TIM before the request deadline'));
+    }
     this.expire(queued);
   }
 
-  /** Takes a waiter that gave up out of the queue, so memory goes with it. */
-  private forget(account: string, waiter: Waiter<V>): void {
+  /** Takes a ticket that gave up out of an account's queue entry, so memory goes with it; false when it was sent already. */
+  private forget(account: string, ticket: Ticket<V>): boolean {
     const queued = this.queue.get(account);
-    if (!queued) return;
-    const rest = queued.filter((w) => w !== waiter);
-    if (rest.length === 0) this.queue.delete(account);
-    else if (rest.length !== queued.length) this.queue.set(account, rest);
+    const i = queued ? queued.indexOf(ticket) : -1;
+    if (i < 0) return false;
+    if (queued!.length === 1) this.queue.delete(account);
+    else queued!.splice(i, 1);
+    return true;
   }
 
   /** Runs the dispatcher unless it runs already; it stops when the queue is empty. */
@@ -186,68 +202,80 @@ export class LookupQueue<V> {
 
   /** The earliest deadline of the head account's lookups, expiring those already past it; null when the queue is empty. */
   private headDeadline(): number | null {
-    for (const [account, waiters] of this.queue) {
-      const live = this.liveOf(waiters);
+    const now = Date.now();
+    for (const [account, tickets] of this.queue) {
+      const live = this.liveOf(account, tickets, now);
       if (live.length === 0) {
         this.queue.delete(account);
         continue;
       }
-      if (live.length !== waiters.length) this.queue.set(account, live);
-      return live.reduce((due, w) => Math.min(due, w.deadline), Infinity);
+      if (live !== tickets) this.queue.set(account, live);
+      let due = Infinity;
+      for (const t of live) if (t.deadline < due) due = t.deadline;
+      return due;
     }
     return null;
   }
 
   /** Expires every queued lookup due by `due`: the budget has no slot for it in time. */
   private expireDueBy(due: number): void {
-    const late: Array<Waiter<V>> = [];
-    for (const [account, waiters] of this.queue) {
-      const rest = waiters.filter((w) => w.deadline > due || (late.push(w), false));
+    for (const [account, tickets] of this.queue) {
+      const rest = this.liveOf(account, tickets, due);
       if (rest.length === 0) this.queue.delete(account);
-      else if (rest.length !== waiters.length) this.queue.set(account, rest);
+      else if (rest !== tickets) this.queue.set(account, rest);
     }
-    this.expire(late);
   }
 
-  /** Cuts up to `size` accounts that still have a live lookup from the head of the queue. */
+  /**
+   * Cuts up to `size` accounts that still have a live lookup from the head of
+   * the queue: one clock reading for the batch, late lookups expired as it goes.
+   */
   private takeBatch(size = MAX_ACCOUNTS_PER_CALL): Batch<V> {
+    const now = Date.now();
     const batch: Batch<V> = new Map();
-    for (const [account, waiters] of this.queue) {
+    for (const [account, tickets] of this.queue) {
       if (batch.size >= size) break;
       this.queue.delete(account);
-      const live = this.liveOf(waiters);
-      if (live.length === 0) continue;
-      for (const w of live) w.sent = true;
-      batch.set(account, live);
+      const live = this.liveOf(account, tickets, now);
+      if (live.length > 0) batch.set(account, live);
     }
     return batch;
   }
 
-  /** The lookups whose requests still have time; the others expire. */
-  private liveOf(waiters: Array<Waiter<V>>): Array<Waiter<V>> {
-    const now = Date.now();
-    const late: Array<Waiter<V>> = [];
-    const live = waiters.filter((w) => w.deadline > now || (late.push(w), false));
-    this.expire(late);
+  /**
+   * The tickets due after `now`; the others expire for this account. The same
+   * array when every one is live (the usual case: nothing is allocated).
+   */
+  private liveOf(account: string, tickets: Array<Ticket<V>>, now: number): Array<Ticket<V>> {
+    let late = 0;
+    for (const t of tickets) if (t.deadline <= now) late++;
+    if (late === 0) return tickets;
+    const live: Array<Ticket<V>> = [];
+    const expired: Array<Late<V>> = [];
+    for (const t of tickets) {
+      if (t.deadline > now) live.push(t);
+      else expired.push([t, account]);
+    }
+    this.expire(expired);
     return live;
   }
 
   /** The one place a lookup fails for want of a slot in time: RATE_LIMITED. */
-  private expire(waiters: ReadonlyArray<Waiter<V>>): void {
-    if (waiters.length === 0) return;
+  private expire(lookups: ReadonlyArray<Late<V>>): void {
+    if (lookups.length === 0) return;
     const error = new RateLimitedError();
-    for (const w of waiters) w.resolve(error);
-    this.opts.attempts.events.rateLimited?.(waiters.length);
+    for (const [ticket, account] of lookups) this.answer(ticket, account, error);
+    this.opts.attempts.events.rateLimited?.(lookups.length);
   }
 
   private async send(batch: Batch<V>, slot: BudgetSlot): Promise<void> {
     const accounts = [...batch.keys()];
     let deadline = 0;
     const traces: RequestTrace[] = [];
-    for (const waiters of batch.values())
-      for (const w of waiters) {
-        deadline = Math.max(deadline, w.deadline);
-        if (w.trace) traces.push(w.trace);
+    for (const tickets of batch.values())
+      for (const t of tickets) {
+        if (t.deadline > deadline) deadline = t.deadline;
+        if (t.trace) traces.push(t.trace);
       }
     let results: Map<string, Lookup<V>>;
     try {
@@ -260,11 +288,11 @@ export class LookupQueue<V> {
     this.settle(batch, results, TimError.unavailable('upstream lookup failed'));
   }
 
-  /** Answers every waiter of a batch with its account's result (`missing` for an account with none). */
+  /** Answers every ticket of a batch with its account's result (`missing` for an account with none). */
   private settle(batch: Batch<V>, results: ReadonlyMap<string, Lookup<V>>, missing: Error): void {
-    for (const [account, waiters] of batch) {
+    for (const [account, tickets] of batch) {
       const r = results.get(account) ?? missing;
-      for (const w of waiters) w.resolve(r);
+      for (const t of tickets) this.answer(t, account, r);
     }
   }
 }

@@ -41,11 +41,33 @@ export class AccountReads<C extends LookupCommand, V> {
   }
 
   /** Each account's value, in the order given; never rejects, failures are per account. */
-  async get(accounts: readonly string[], deadline: number, trace?: RequestTrace): Promise<Array<Lookup<V>>> {
+  get(accounts: readonly string[], deadline: number, trace?: RequestTrace): Promise<Array<Lookup<V>>> {
+    // Without a cache, nothing to await first: the lookups join the queue in this turn.
+    if (!this.opts.cache) return this.getFetched(accounts, distinct(accounts), deadline, trace);
+    return this.getCached(accounts, deadline, trace);
+  }
+
+  private async getCached(
+    accounts: readonly string[],
+    deadline: number,
+    trace: RequestTrace,
+  ): Promise<Array<Lookup<V>>> {
     const cached = await this.fromCache(accounts);
+    if (cached.size === 0) return this.getFetched(accounts, distinct(accounts), deadline, trace);
     const misses = [...new Set(accounts.filter((a) => !cached.has(a)))];
     const fetched = misses.length > 0 ? await this.lookup(misses, deadline, trace) : new Map<string, Lookup<V>>();
     return accounts.map((a) => cached.get(a) ?? fetched.get(a) ?? new Error(`no answer for account ${a}`));
+  }
+
+  /** `accounts`' values, all looked up (`misses` are the same accounts, distinct). */
+  private async getFetched(
+    accounts: readonly string[],
+    misses: readonly string[],
+    deadline: number,
+    trace: RequestTrace,
+  ): Promise<Array<Lookup<V>>> {
+    const fetched = misses.length > 0 ? await this.lookup(misses, deadline, trace) : new Map<string, Lookup<V>>();
+    return accounts.map((a) => fetched.get(a) ?? new Error(`no answer for account ${a}`));
   }
 
   /** Drops the accounts' cached values (a write is about to change them, or just did). */
@@ -53,15 +75,15 @@ export class AccountReads<C extends LookupCommand, V> {
     await this.opts.cache?.invalidate(accounts);
   }
 
-  private lookup(accounts: string[], deadline: number, trace?: RequestTrace): Promise<Map<string, Lookup<V>>> {
+  private lookup(accounts: readonly string[], deadline: number, trace: RequestTrace): Promise<Map<string, Lookup<V>>> {
     if (this.opts.coalesce !== false) return this.queue.lookup(accounts, deadline, trace);
     return this.lookupDirect(accounts, deadline, trace);
   }
 
   private async lookupDirect(
-    accounts: string[],
+    accounts: readonly string[],
     deadline: number,
-    trace?: RequestTrace,
+    trace: RequestTrace,
   ): Promise<Map<string, Lookup<V>>> {
     const refusal = this.opts.attempts.refusal(deadline);
     if (refusal) return new Map(accounts.map((a) => [a, refusal]));
@@ -79,11 +101,11 @@ export class AccountReads<C extends LookupCommand, V> {
     slot?: BudgetSlot,
   ): Promise<Map<string, Lookup<V>>> {
     try {
-      const readStartedAt = await this.stampRead();
+      const readStartedAt = this.opts.cache ? await this.stampRead() : null;
       const body = { To_Account: accounts };
       const answer = await this.opts.attempts.call(this.opts.command, body, deadline, { firstSlot: slot, traces });
       const out = this.opts.read(accounts, answer);
-      await this.remember(out, readStartedAt);
+      if (readStartedAt !== null) await this.remember(out, readStartedAt);
       return out;
     } catch (error) {
       slot?.unused(); // when the call never went (a no-op once it did)
@@ -126,4 +148,10 @@ export class AccountReads<C extends LookupCommand, V> {
       this.opts.log.warn({ err: String(err) }, 'cache write failed');
     }
   }
+}
+
+/** The accounts once each; the same list when none is named twice (a request's loader never does). */
+function distinct(accounts: readonly string[]): readonly string[] {
+  const seen = new Set(accounts);
+  return seen.size === accounts.length ? accounts : [...seen];
 }

@@ -9,7 +9,7 @@
  * when the connection is ready again (ioredis reconnects by itself) or, after a
  * command timed out on a live connection, when a later probe answers.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /** How long one command may take before Redis counts as unreachable. */
@@ -48,7 +48,9 @@ export class RedisLink {
    * fails or is slow, starts in an outage (Redis may come later).
    */
   static async open(opts: RedisLinkOptions): Promise<RedisLink> {
-    const link = new RedisLink(opts);
+    // Loaded on first use: a gateway without REDIS_URL never pays ioredis's memory.
+    const { Redis } = await import('ioredis');
+    const link = new RedisLink(opts, Redis);
     const ready = await new Promise<boolean>((resolve) => {
       const settle = (ok: boolean) => {
         clearTimeout(timer);
@@ -66,9 +68,12 @@ export class RedisLink {
     return link;
   }
 
-  private constructor(private readonly opts: RedisLinkOptions) {
+  private constructor(
+    private readonly opts: RedisLinkOptions,
+    RedisClient: typeof Redis,
+  ) {
     this.timeoutMs = opts.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
-    this.redis = new Redis(opts.url, {
+    this.redis = new RedisClient(opts.url, {
       connectionName: `tim-tags:${opts.service.replace(/\W+/g, '-')}`,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

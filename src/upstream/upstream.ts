@@ -97,5 +97,7 @@ export class Upstream {
 }
 
 function byAccount<R, V>(read: Map<string, R>, pick: (r: R) => Lookup<V>): Map<string, Lookup<V>> {
-  return new Map([...read].map(([account, r]) => [account, pick(r)]));
+  const out = new Map<string, Lookup<V>>();
+  for (const [account, r] of read) out.set(account, pick(r));
+  return out;
 }

@@ -147,6 +147,21 @@ describe('coalescing', () => {
     expect(sent).toHaveLength(250);
   });
 
+  it('answers an account named twice in one lookup once, and sends it once', async () => {
+    const { emulator, upstream } = await setup();
+    const deadline = Date.now() + 5000;
+    const [queued, read] = await Promise.all([
+      upstream.tags.queue.lookup(['a1', 'a2', 'a1'], deadline),
+      upstream.tags.get(['a3', 'a3'], deadline),
+    ]);
+    expect([...queued].sort()).toEqual([
+      ['a1', tagsOf(1)],
+      ['a2', tagsOf(2)],
+    ]);
+    expect(read).toEqual([tagsOf(3), tagsOf(3)]);
+    expect(gets(emulator).map((c) => c.accounts.sort())).toEqual([['a1', 'a2', 'a3']]);
+  });
+
   it('never adds a lookup to a call already sent: it leaves in the next call', async () => {
     const { emulator, upstream } = await setup({ emulator: { latencyMs: 150 } });
     const deadline = Date.now() + 5000;
