@@ -71,6 +71,8 @@ export interface Config {
   logLevel: string;
   /** Also serve the Apollo Federation v2 subgraph (`_service`, `_entities`). */
   federation: boolean;
+  /** OpenTelemetry trace export; off (no SDK at all) when `endpoint` is null. */
+  tracing: { endpoint: string | null; serviceName: string };
 }
 
 export class ConfigError extends Error {
@@ -156,6 +158,9 @@ const env = z.object({
   AUTH_MODE: z.enum(['none', 'jwt']).optional(),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters for HS256').optional(),
   JWT_JWKS_URL: url.superRefine(httpsOnly).optional(),
+  // The standard OpenTelemetry variables: the collector's base URL (traces go to its /v1/traces) and our name there.
+  OTEL_EXPORTER_OTLP_ENDPOINT: url.optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).max(200).optional(),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   GATEWAY_REPLICAS: wholeNumber(1).optional(),
@@ -297,6 +302,10 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     },
     logLevel: e.LOG_LEVEL ?? 'info',
     federation: e.FEDERATION ?? false,
+    tracing: {
+      endpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT ?? null,
+      serviceName: e.OTEL_SERVICE_NAME ?? 'tim-tags-graphql',
+    },
   };
 }
 

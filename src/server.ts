@@ -25,6 +25,8 @@ import { useMetrics } from './plugins/metrics.js';
 import { LoadShedder } from './overload.js';
 import { createPersistedQueries } from './plugins/persisted-queries.js';
 import { useRequestId } from './plugins/request-id.js';
+import { useTracing } from './plugins/tracing.js';
+import { useYogaMetrics } from './plugins/yoga-metrics.js';
 import { corsFor, useCsrfPrevention } from './plugins/security.js';
 import { schema, subgraphSchema } from './schema/index.js';
 import { createContext, type GatewayContext, type Services } from './schema/context.js';
@@ -39,6 +41,7 @@ import { Upstream } from './upstream/upstream.js';
 import { PushSender } from './upstream/push.js';
 import { LocalPushPacer, RedisPushPacer, type PushPacer } from './upstream/push-pacer.js';
 import { MemoryPushRecords, RedisPushRecords, type PushRecords } from './upstream/push-records.js';
+import { createTracing, type Tracing } from './tracing.js';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -57,6 +60,8 @@ export interface Gateway {
   logger: Logger;
   /** This gateway's own Prometheus registry, served at /metrics. */
   metrics: GatewayMetrics;
+  /** This gateway's own tracer provider (off without OTEL_EXPORTER_OTLP_ENDPOINT). */
+  tracing: Tracing;
   /** The embedded emulator, when the gateway runs without credentials. */
   emulator: TimEmulator | null;
   server: Server;
@@ -71,6 +76,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const signer = new AdminSigner({ sdkappid: tim.sdkappid, identifier: tim.adminIdentifier, secretKey: tim.secretKey });
   const client = new TimClient({ baseUrl: tim.baseUrl, sdkappid: tim.sdkappid, signer, timeoutMs: tim.timeoutMs });
   const metrics = new GatewayMetrics();
+  const tracing = createTracing(config.tracing);
   client.onCall((call) => logger.debug({ upstream: call }, 'upstream call'));
   client.onCall(metrics.upstreamCall);
   const { budgets, tagCache, attributeCache } = await budgetsAndCachesOf(
@@ -88,6 +94,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     coalesce: opts.coalesce ?? true,
     circuit: new Circuit(opts.circuit),
     events: metrics.upstreamEvents,
+    tracer: tracing.upstream,
   });
   upstream.circuit.onChange((state) => logger.warn({ circuit: state }, `upstream circuit ${state}`));
   upstream.circuit.onChange(metrics.circuitChanged);
@@ -115,8 +122,11 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     keyPrefix: `tim-tags:{${tim.sdkappid}}`,
     log: logger,
   });
+  const requestTracing = useTracing(tracing.tracer, '/graphql');
   const plugins: Plugin[] = [
-    useMetrics({ metrics, logger, graphqlEndpoint: '/graphql' }),
+    useMetrics({ metrics, logger, graphqlEndpoint: '/graphql', traceIdOf: requestTracing.traceIdOf }),
+    requestTracing.plugin,
+    useYogaMetrics(metrics.registry),
     useCodedHttpErrors(),
     useRequestId(),
     useHealth({
@@ -141,8 +151,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema: config.federation ? subgraphSchema : schema,
     plugins,
-    context: ({ request }) => createContext(services, auth.callerOf(request)),
+    context: ({ request }) => createContext(services, auth.callerOf(request), requestTracing.spanContextOf(request)),
     graphqlEndpoint: '/graphql',
+    // Yoga's own health check answers an empty 200 to every URL that *ends with* this string (`/graphql?x=/health`
+    // too), even while /readyz says 503. /healthz and /readyz are the gateway's; a parsed URL never ends with a raw
+    // space, so this turns yoga's off.
+    healthCheckEndpoint: ' ',
     landingPage: false,
     // isDev pinned: left unset, yoga reads NODE_ENV=development as leave to put an error's stack in the answer.
     maskedErrors: { isDev: false },
@@ -190,6 +204,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     await push.close();
     client.close();
     await emulator?.close();
+    await tracing.shutdown();
   };
   try {
     await new Promise<void>((resolve, reject) => {
@@ -222,7 +237,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await release();
     })());
 
-  return { url, config: services.config, services, client, logger, metrics, emulator, server, close };
+  return { url, config: services.config, services, client, logger, metrics, tracing, emulator, server, close };
 }
 
 /** Settings that are allowed but leave the gateway open: said at every start, so nobody runs them unaware. */

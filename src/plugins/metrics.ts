@@ -13,6 +13,8 @@ export interface MetricsPluginOptions {
   metrics: GatewayMetrics;
   logger: Logger;
   graphqlEndpoint: string;
+  /** The request's trace id when tracing is on, for its log line. */
+  traceIdOf?: (request: Request) => string | undefined;
 }
 
 /** What is known about a GraphQL request while it is served. */
@@ -23,9 +25,9 @@ interface Observation {
 }
 
 /** Error codes are ours or yoga's (upper snake case); anything else is counted as `other`. */
-const PLAIN_CODE = /^[A-Z][A-Z0-9_]{0,47}$/;
+export const PLAIN_CODE = /^[A-Z][A-Z0-9_]{0,47}$/;
 
-export function useMetrics({ metrics, logger, graphqlEndpoint }: MetricsPluginOptions): Plugin {
+export function useMetrics({ metrics, logger, graphqlEndpoint, traceIdOf }: MetricsPluginOptions): Plugin {
   const observations = new WeakMap<Request, Observation>();
 
   return {
@@ -74,6 +76,7 @@ export function useMetrics({ metrics, logger, graphqlEndpoint }: MetricsPluginOp
       logger.info(
         {
           requestId: requestId(request),
+          traceId: traceIdOf?.(request),
           // A client's name, so kept short.
           operation: seen.operation?.slice(0, 100),
           outcome,
@@ -96,7 +99,7 @@ function finalOutcome(outcome: string | null, status: number): string {
 }
 
 /** `ok`, or the code of the first error (a response with partial data counts as that error). */
-function outcomeOf(result: unknown): string {
+export function outcomeOf(result: unknown): string {
   const first = Array.isArray(result) ? result[0] : result;
   if (!first || typeof first !== 'object' || !('errors' in first)) return 'ok';
   const errors = (first as ExecutionResult).errors;

@@ -146,7 +146,7 @@ builder.mutationFields((t) => ({
         writes.flatMap((w) => Object.keys(w.Attrs)),
         ctx,
       );
-      return usersAfterWrite(await ctx.services.upstream.writes.setAttributes(writes, ctx.deadline), ctx);
+      return usersAfterWrite(await ctx.services.upstream.writes.setAttributes(writes, ctx.deadline, ctx.trace), ctx);
     },
   }),
   removeUserAttributes: t.field({
@@ -162,7 +162,7 @@ builder.mutationFields((t) => ({
         writes.flatMap((w) => w.Attrs),
         ctx,
       );
-      return usersAfterWrite(await ctx.services.upstream.writes.removeAttributes(writes, ctx.deadline), ctx);
+      return usersAfterWrite(await ctx.services.upstream.writes.removeAttributes(writes, ctx.deadline, ctx.trace), ctx);
     },
   }),
 }));

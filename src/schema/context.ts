@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { MAX_ACCOUNTS_PER_CALL, type Attrs } from '../tim/wire.js';
 import type { PushSender } from '../upstream/push.js';
 import type { AccountReads } from '../upstream/reads.js';
+import type { RequestTrace } from '../upstream/trace.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { badInput, toGraphQLError } from './errors.js';
 import { RequestIds } from './ids.js';
@@ -34,9 +35,15 @@ export interface GatewayContext {
   /** Epoch ms by which upstream work for this request must be done. */
   deadline: number;
   caller: Caller | null;
+  /** The request's span, which its upstream calls continue (tracing off: undefined). */
+  trace: RequestTrace;
 }
 
-export function createContext(services: Services, caller: Caller | null = null): GatewayContext {
+export function createContext(
+  services: Services,
+  caller: Caller | null = null,
+  trace: RequestTrace = undefined,
+): GatewayContext {
   const deadline = Date.now() + services.config.requestTimeoutMs;
   const ids = new RequestIds(services.config.maxIdsPerRequest);
   /** A loader over one read command: refused as a whole when the request's ids are bad, else batched and shared. */
@@ -47,7 +54,7 @@ export function createContext(services: Services, caller: Caller | null = null):
           const error = badInput(`Not looked up: this request has bad input (${ids.refusal.message})`);
           return accounts.map(() => error);
         }
-        const results: Array<V | Error> = await reads.get(accounts, deadline);
+        const results: Array<V | Error> = await reads.get(accounts, deadline, trace);
         for (let i = 0; i < results.length; i++) {
           const r = results[i];
           if (r instanceof Error) results[i] = toGraphQLError(r) as Error;
@@ -58,5 +65,5 @@ export function createContext(services: Services, caller: Caller | null = null):
     );
   const tags = loaderOf(services.upstream.tags);
   const attributes = loaderOf(services.upstream.attributes);
-  return { services, tags, attributes, ids, deadline, caller };
+  return { services, tags, attributes, ids, deadline, caller, trace };
 }

@@ -86,7 +86,7 @@ builder.mutationType({
       args: { input: t.arg({ type: [UserTagsInput], required: true }) },
       resolve: async (_root, { input }, ctx) => {
         const writes = checkUserTags(input, ctx, { holdingLimit: true });
-        return usersAfterWrite(await ctx.services.upstream.writes.addTags(writes, ctx.deadline), ctx);
+        return usersAfterWrite(await ctx.services.upstream.writes.addTags(writes, ctx.deadline, ctx.trace), ctx);
       },
     }),
     removeUserTags: t.field({
@@ -96,7 +96,7 @@ builder.mutationType({
       args: { input: t.arg({ type: [UserTagsInput], required: true }) },
       resolve: async (_root, { input }, ctx) => {
         const writes = checkUserTags(input, ctx, { holdingLimit: false });
-        return usersAfterWrite(await ctx.services.upstream.writes.removeTags(writes, ctx.deadline), ctx);
+        return usersAfterWrite(await ctx.services.upstream.writes.removeTags(writes, ctx.deadline, ctx.trace), ctx);
       },
     }),
     removeAllUserTags: t.field({
@@ -106,7 +106,10 @@ builder.mutationType({
       args: { ids: t.arg.idList({ required: true }) },
       resolve: async (_root, { ids }, ctx) => {
         const accounts = checkIds(ids, ctx);
-        return usersAfterWrite(await ctx.services.upstream.writes.removeAllTags(accounts, ctx.deadline), ctx);
+        return usersAfterWrite(
+          await ctx.services.upstream.writes.removeAllTags(accounts, ctx.deadline, ctx.trace),
+          ctx,
+        );
       },
     }),
   }),

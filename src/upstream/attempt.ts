@@ -6,7 +6,8 @@
  * asks the circuit, and runs within the request's deadline; what TIM-API.md
  * says may be retried is retried with backoff while the deadline allows, and
  * an expired UserSig is signed anew once. No attempt runs past the deadline,
- * and every slot taken is reported as ended or unused.
+ * and every slot taken is reported as ended or unused. Each attempt is one
+ * span (trace.ts), a child of the requests the call serves.
  */
 import type { Logger } from 'pino';
 import type { TimClient } from '../tim/client.js';
@@ -18,6 +19,7 @@ import type { Budgets } from './budgets.js';
 import { Circuit } from './circuit.js';
 import { RateLimitedError } from './errors.js';
 import { DEFAULT_RETRY, nextStep, type RetryPolicy } from './retry.js';
+import { distinctRequests, NO_TRACE, type RequestTrace, type UpstreamTracer } from './trace.js';
 
 /** Hooks for metrics; every one optional. */
 export interface AttemptEvents {
@@ -33,6 +35,8 @@ export interface AttemptOptions {
   circuit?: Circuit;
   retry?: RetryPolicy;
   events?: AttemptEvents;
+  /** A span per attempt (tracing off: none). */
+  tracer?: UpstreamTracer;
 }
 
 /**
@@ -49,11 +53,15 @@ export class AttemptLoop {
   readonly circuit: Circuit;
   readonly events: AttemptEvents;
   private readonly retry: RetryPolicy;
+  private readonly tracer: UpstreamTracer;
+  /** How long each slot `slotFor` handed out was waited for, for its attempt's span. */
+  private readonly waits = new WeakMap<BudgetSlot, number>();
 
   constructor(private readonly opts: AttemptOptions) {
     this.circuit = opts.circuit ?? new Circuit();
     this.retry = opts.retry ?? DEFAULT_RETRY;
     this.events = opts.events ?? {};
+    this.tracer = opts.tracer ?? NO_TRACE;
   }
 
   /**
@@ -62,15 +70,22 @@ export class AttemptLoop {
    * given, is a slot of `command`'s budget already held for the first attempt.
    * Retrying is safe for every command but im_push (gets read; tag and
    * attribute writes are idempotent); im_push callers pass `retry: false`.
+   * `traces` are the requests the call serves (several when coalesced), whose
+   * spans each attempt's span continues.
    */
   async call<C extends Command>(
     command: C,
     body: RequestOf<C>,
     deadline: number,
-    { firstSlot, retry = true }: { firstSlot?: BudgetSlot; retry?: boolean } = {},
+    {
+      firstSlot,
+      retry = true,
+      traces = [],
+    }: { firstSlot?: BudgetSlot; retry?: boolean; traces?: readonly RequestTrace[] } = {},
   ): Promise<AnswerOf<C>> {
     let slot = firstSlot ?? null;
     let sigRenewed = false;
+    const requests = distinctRequests(traces);
     for (let attempt = 1; ; attempt++) {
       if (this.circuit.state === 'open') {
         slot?.unused();
@@ -93,12 +108,21 @@ export class AttemptLoop {
         throw circuitOpenError();
       }
       let error: TimError;
+      const span = this.tracer.call({
+        command,
+        accounts: accountsIn(command, body).length,
+        attempt,
+        budgetWaitMs: this.waits.get(slot) ?? 0,
+        requests,
+      });
       try {
         const answer = await this.opts.client.call(command, body, timeLeft);
+        span.end();
         this.circuit.success();
         return answer;
       } catch (err) {
         error = err instanceof TimError ? err : TimError.unavailable(String(err));
+        span.end({ errorCode: error.code || undefined, error: error.message });
       } finally {
         slot.ended();
         slot = null;
@@ -123,7 +147,9 @@ export class AttemptLoop {
   async slotFor(command: Command, deadline: number): Promise<BudgetSlot | null> {
     const waitStarted = Date.now();
     const slot = await this.opts.budgets.forCommand(command).acquireSlot(deadline - MIN_CALL_MS);
-    this.events.budgetWait?.(Date.now() - waitStarted);
+    const waitedMs = Date.now() - waitStarted;
+    this.events.budgetWait?.(waitedMs);
+    if (slot) this.waits.set(slot, waitedMs);
     return slot;
   }
 

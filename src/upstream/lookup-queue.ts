@@ -23,12 +23,18 @@ import { MAX_ACCOUNTS_PER_CALL } from '../tim/wire.js';
 import { MIN_CALL_MS, type AttemptLoop } from './attempt.js';
 import type { BudgetSlot } from './budget.js';
 import { RateLimitedError } from './errors.js';
+import type { RequestTrace } from './trace.js';
 
 /** One account's lookup result: its value, or why there is none to give. */
 export type Lookup<V> = V | Error;
 
-/** One call for up to 100 accounts, on the slot given; never rejects, failures are per account. */
-export type FetchBatch<V> = (accounts: string[], deadline: number, slot: BudgetSlot) => Promise<Map<string, Lookup<V>>>;
+/** One call for up to 100 accounts, on the slot given, for the requests traced; never rejects, failures are per account. */
+export type FetchBatch<V> = (
+  accounts: string[],
+  deadline: number,
+  slot: BudgetSlot,
+  traces: RequestTrace[],
+) => Promise<Map<string, Lookup<V>>>;
 
 export interface LookupQueueOptions<V> {
   command: LookupCommand;
@@ -44,8 +50,9 @@ export interface LookupQueueOptions<V> {
  * was sent. Per-request facts (the deadline; more may follow) live here.
  */
 interface Ticket<V> {
-  // TODO(merge): a request's optional trace context (ops2) is one more field here, set in enqueue.
   readonly deadline: number;
+  /** The request's span context, for the spans of the calls that serve it (tracing off: undefined). */
+  readonly trace: RequestTrace;
   readonly accounts: readonly string[];
   readonly results: Map<string, Lookup<V>>;
   /** Accounts still without a result. */
@@ -67,7 +74,7 @@ export class LookupQueue<V> {
   constructor(private readonly opts: LookupQueueOptions<V>) {}
 
   /** Each distinct account's result (an account named twice is answered once); never rejects. */
-  lookup(accounts: readonly string[], deadline: number): Promise<Map<string, Lookup<V>>> {
+  lookup(accounts: readonly string[], deadline: number, trace?: RequestTrace): Promise<Map<string, Lookup<V>>> {
     let fresh = 0;
     for (const a of accounts) if (!this.queue.has(a)) fresh++;
     const refusal = this.opts.attempts.refusal(deadline);
@@ -78,7 +85,7 @@ export class LookupQueue<V> {
       for (const a of accounts) out.set(a, error);
       return Promise.resolve(out);
     }
-    return this.enqueue(accounts, deadline);
+    return this.enqueue(accounts, deadline, trace);
   }
 
   /** Distinct accounts waiting in the queue for a call. */
@@ -86,10 +93,11 @@ export class LookupQueue<V> {
     return this.queue.size;
   }
 
-  private enqueue(accounts: readonly string[], deadline: number): Promise<Map<string, Lookup<V>>> {
+  private enqueue(accounts: readonly string[], deadline: number, trace: RequestTrace): Promise<Map<string, Lookup<V>>> {
     return new Promise((done) => {
       const ticket: Ticket<V> = {
         deadline,
+        trace,
         accounts,
         results: new Map(),
         open: accounts.length,
@@ -263,10 +271,15 @@ export class LookupQueue<V> {
   private async send(batch: Batch<V>, slot: BudgetSlot): Promise<void> {
     const accounts = [...batch.keys()];
     let deadline = 0;
-    for (const tickets of batch.values()) for (const t of tickets) if (t.deadline > deadline) deadline = t.deadline;
+    const traces: RequestTrace[] = [];
+    for (const tickets of batch.values())
+      for (const t of tickets) {
+        if (t.deadline > deadline) deadline = t.deadline;
+        if (t.trace) traces.push(t.trace);
+      }
     let results: Map<string, Lookup<V>>;
     try {
-      results = await this.opts.fetch(accounts, deadline, slot);
+      results = await this.opts.fetch(accounts, deadline, slot, traces);
     } catch (err) {
       // fetch does not reject; this only keeps a bug from leaving requests without an answer.
       this.opts.log.error({ err: String(err) }, 'upstream lookup failed');

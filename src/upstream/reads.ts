@@ -14,6 +14,7 @@ import type { AttemptLoop } from './attempt.js';
 import type { BudgetSlot } from './budget.js';
 import type { AccountCache } from './cache.js';
 import { LookupQueue, type Lookup } from './lookup-queue.js';
+import type { RequestTrace } from './trace.js';
 
 export interface AccountReadsOptions<C extends LookupCommand, V> {
   command: C;
@@ -34,23 +35,27 @@ export class AccountReads<C extends LookupCommand, V> {
     this.queue = new LookupQueue<V>({
       command: opts.command,
       attempts: opts.attempts,
-      fetch: (accounts, deadline, slot) => this.fetch(accounts, deadline, slot),
+      fetch: (accounts, deadline, slot, traces) => this.fetch(accounts, deadline, traces, slot),
       log: opts.log,
     });
   }
 
   /** Each account's value, in the order given; never rejects, failures are per account. */
-  get(accounts: readonly string[], deadline: number): Promise<Array<Lookup<V>>> {
+  get(accounts: readonly string[], deadline: number, trace?: RequestTrace): Promise<Array<Lookup<V>>> {
     // Without a cache, nothing to await first: the lookups join the queue in this turn.
-    if (!this.opts.cache) return this.getFetched(accounts, distinct(accounts), deadline);
-    return this.getCached(accounts, deadline);
+    if (!this.opts.cache) return this.getFetched(accounts, distinct(accounts), deadline, trace);
+    return this.getCached(accounts, deadline, trace);
   }
 
-  private async getCached(accounts: readonly string[], deadline: number): Promise<Array<Lookup<V>>> {
+  private async getCached(
+    accounts: readonly string[],
+    deadline: number,
+    trace: RequestTrace,
+  ): Promise<Array<Lookup<V>>> {
     const cached = await this.fromCache(accounts);
-    if (cached.size === 0) return this.getFetched(accounts, distinct(accounts), deadline);
+    if (cached.size === 0) return this.getFetched(accounts, distinct(accounts), deadline, trace);
     const misses = [...new Set(accounts.filter((a) => !cached.has(a)))];
-    const fetched = misses.length > 0 ? await this.lookup(misses, deadline) : new Map<string, Lookup<V>>();
+    const fetched = misses.length > 0 ? await this.lookup(misses, deadline, trace) : new Map<string, Lookup<V>>();
     return accounts.map((a) => cached.get(a) ?? fetched.get(a) ?? new Error(`no answer for account ${a}`));
   }
 
@@ -59,8 +64,9 @@ export class AccountReads<C extends LookupCommand, V> {
     accounts: readonly string[],
     misses: readonly string[],
     deadline: number,
+    trace: RequestTrace,
   ): Promise<Array<Lookup<V>>> {
-    const fetched = misses.length > 0 ? await this.lookup(misses, deadline) : new Map<string, Lookup<V>>();
+    const fetched = misses.length > 0 ? await this.lookup(misses, deadline, trace) : new Map<string, Lookup<V>>();
     return accounts.map((a) => fetched.get(a) ?? new Error(`no answer for account ${a}`));
   }
 
@@ -69,26 +75,35 @@ export class AccountReads<C extends LookupCommand, V> {
     await this.opts.cache?.invalidate(accounts);
   }
 
-  private lookup(accounts: readonly string[], deadline: number): Promise<Map<string, Lookup<V>>> {
-    if (this.opts.coalesce !== false) return this.queue.lookup(accounts, deadline);
-    return this.lookupDirect(accounts, deadline);
+  private lookup(accounts: readonly string[], deadline: number, trace: RequestTrace): Promise<Map<string, Lookup<V>>> {
+    if (this.opts.coalesce !== false) return this.queue.lookup(accounts, deadline, trace);
+    return this.lookupDirect(accounts, deadline, trace);
   }
 
-  private async lookupDirect(accounts: readonly string[], deadline: number): Promise<Map<string, Lookup<V>>> {
+  private async lookupDirect(
+    accounts: readonly string[],
+    deadline: number,
+    trace: RequestTrace,
+  ): Promise<Map<string, Lookup<V>>> {
     const refusal = this.opts.attempts.refusal(deadline);
     if (refusal) return new Map(accounts.map((a) => [a, refusal]));
-    const calls = chunk(accounts, MAX_ACCOUNTS_PER_CALL).map((batch) => this.fetch(batch, deadline));
+    const calls = chunk(accounts, MAX_ACCOUNTS_PER_CALL).map((batch) => this.fetch(batch, deadline, [trace]));
     const out = new Map<string, Lookup<V>>();
     for (const results of await Promise.all(calls)) for (const [a, r] of results) out.set(a, r);
     return out;
   }
 
   /** One call (with its retries), read by account; never rejects. */
-  private async fetch(accounts: string[], deadline: number, slot?: BudgetSlot): Promise<Map<string, Lookup<V>>> {
+  private async fetch(
+    accounts: string[],
+    deadline: number,
+    traces: readonly RequestTrace[],
+    slot?: BudgetSlot,
+  ): Promise<Map<string, Lookup<V>>> {
     try {
       const readStartedAt = this.opts.cache ? await this.stampRead() : null;
       const body = { To_Account: accounts };
-      const answer = await this.opts.attempts.call(this.opts.command, body, deadline, { firstSlot: slot });
+      const answer = await this.opts.attempts.call(this.opts.command, body, deadline, { firstSlot: slot, traces });
       const out = this.opts.read(accounts, answer);
       if (readStartedAt !== null) await this.remember(out, readStartedAt);
       return out;

@@ -17,6 +17,7 @@ import type { Circuit } from './circuit.js';
 import type { Lookup } from './lookup-queue.js';
 import { AccountReads } from './reads.js';
 import type { RetryPolicy } from './retry.js';
+import type { UpstreamTracer } from './trace.js';
 import { Writes } from './writes.js';
 
 /** Hooks for metrics; every one optional. */
@@ -35,6 +36,8 @@ export interface UpstreamOptions {
   retry?: RetryPolicy;
   circuit?: Circuit;
   events?: UpstreamEvents;
+  /** A span per call attempt (tracing off: none). */
+  tracer?: UpstreamTracer;
 }
 
 export class Upstream {

@@ -29,6 +29,7 @@ import { planAccountCalls, planTagWrites, readErrorList } from '../tim/tags.js';
 import { TimCode, type UserAttrNames, type UserAttrs, type UserTags } from '../tim/wire.js';
 import type { AttemptLoop } from './attempt.js';
 import type { AttributeNames } from './attribute-names.js';
+import type { RequestTrace } from './trace.js';
 
 /** The write commands, each with a body of many users. */
 export type WriteCommand = Extract<
@@ -62,33 +63,33 @@ export interface WritesOptions {
 export class Writes {
   constructor(private readonly opts: WritesOptions) {}
 
-  addTags(input: readonly UserTags[], deadline: number): Promise<UserWrite[]> {
+  addTags(input: readonly UserTags[], deadline: number, trace?: RequestTrace): Promise<UserWrite[]> {
     const bodies = planTagWrites(input).map((UserTags) => ({ UserTags }));
-    return this.perUser(input, this.send('im_add_tag', bodies, deadline));
+    return this.perUser(input, this.send('im_add_tag', bodies, deadline, trace));
   }
 
-  removeTags(input: readonly UserTags[], deadline: number): Promise<UserWrite[]> {
+  removeTags(input: readonly UserTags[], deadline: number, trace?: RequestTrace): Promise<UserWrite[]> {
     const bodies = planTagWrites(input).map((UserTags) => ({ UserTags }));
-    return this.perUser(input, this.send('im_remove_tag', bodies, deadline));
+    return this.perUser(input, this.send('im_remove_tag', bodies, deadline, trace));
   }
 
-  removeAllTags(accounts: readonly string[], deadline: number): Promise<UserWrite[]> {
+  removeAllTags(accounts: readonly string[], deadline: number, trace?: RequestTrace): Promise<UserWrite[]> {
     const bodies = planAccountCalls(accounts).map((To_Account) => ({ To_Account }));
     return this.perUser(
       accounts.map((To_Account) => ({ To_Account })),
-      this.send('im_remove_all_tags', bodies, deadline),
+      this.send('im_remove_all_tags', bodies, deadline, trace),
     );
   }
 
   /** Merges: a user's other attributes stay. */
-  setAttributes(input: readonly UserAttrs[], deadline: number): Promise<UserWrite[]> {
+  setAttributes(input: readonly UserAttrs[], deadline: number, trace?: RequestTrace): Promise<UserWrite[]> {
     const bodies = planAttrWrites(input).map((UserAttrs) => ({ UserAttrs }));
-    return this.perUser(input, this.send('im_set_attr', bodies, deadline));
+    return this.perUser(input, this.send('im_set_attr', bodies, deadline, trace));
   }
 
-  removeAttributes(input: readonly UserAttrNames[], deadline: number): Promise<UserWrite[]> {
+  removeAttributes(input: readonly UserAttrNames[], deadline: number, trace?: RequestTrace): Promise<UserWrite[]> {
     const bodies = planAttrRemovals(input).map((UserAttrs) => ({ UserAttrs }));
-    return this.perUser(input, this.send('im_remove_attr', bodies, deadline));
+    return this.perUser(input, this.send('im_remove_attr', bodies, deadline, trace));
   }
 
   /**
@@ -100,6 +101,7 @@ export class Writes {
     command: C,
     bodies: ReadonlyArray<RequestOf<C>>,
     deadline: number,
+    trace?: RequestTrace,
   ): Promise<WriteOutcome[]> {
     const cache = command === 'im_set_attr' || command === 'im_remove_attr' ? this.opts.attributes : this.opts.tags;
     const touched = bodies.flatMap((body) => accountsIn(command, body));
@@ -109,7 +111,7 @@ export class Writes {
       for (const body of bodies) {
         const accounts = accountsIn(command, body);
         try {
-          const answer = await this.opts.attempts.call(command, body, deadline);
+          const answer = await this.opts.attempts.call(command, body, deadline, { traces: [trace] });
           outcomes.push({ accounts, accountErrors: readErrorList(answer) });
         } catch (error) {
           if (error instanceof TimError && error.code === TimCode.INVALID_ATTRIBUTE) this.opts.attributeNames.forget();

@@ -1,0 +1,77 @@
+/**
+ * A span per GraphQL request, continuing the caller's W3C `traceparent`. Its
+ * context is what the request's upstream lookups carry, so their call spans
+ * become its children (or, when coalesced, its links).
+ *
+ * The span holds the operation's type and name, the outcome and the HTTP
+ * status: never the document, variables or headers.
+ */
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { getOperationAST } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { outcomeOf } from './metrics.js';
+
+export interface RequestTracing {
+  plugin: Plugin;
+  /** The request's span, for its upstream lookups; undefined when tracing is off. */
+  spanContextOf(request: Request): SpanContext | undefined;
+  /** The request's trace id, for its log line. */
+  traceIdOf(request: Request): string | undefined;
+}
+
+const headerGetter = {
+  get: (headers: Headers, key: string) => headers.get(key) ?? undefined,
+  keys: (headers: Headers) => [...headers.keys()],
+};
+
+/** Operation names come from clients: a span name keeps only a plain one. */
+const PLAIN_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,99}$/;
+
+export function useTracing(tracer: Tracer | null, graphqlEndpoint: string): RequestTracing {
+  const spans = new WeakMap<Request, Span>();
+  const off: RequestTracing = { plugin: {}, spanContextOf: () => undefined, traceIdOf: () => undefined };
+  if (!tracer) return off;
+  const propagator = new W3CTraceContextPropagator();
+
+  const plugin: Plugin = {
+    onRequest({ request, url }) {
+      if (url.pathname !== graphqlEndpoint || request.method === 'OPTIONS') return;
+      const parent = propagator.extract(ROOT_CONTEXT, request.headers, headerGetter);
+      spans.set(request, tracer.startSpan('graphql', { kind: SpanKind.SERVER }, parent));
+    },
+    onExecute({ args }) {
+      const request = (args.contextValue as { request?: Request }).request;
+      const span = request && spans.get(request);
+      const operation = getOperationAST(args.document, args.operationName);
+      if (!span || !operation) return;
+      const name = operation.name?.value;
+      span.setAttribute('graphql.operation.type', operation.operation);
+      if (name && PLAIN_NAME.test(name)) {
+        span.setAttribute('graphql.operation.name', name);
+        span.updateName(`${operation.operation} ${name}`);
+      } else {
+        span.updateName(operation.operation);
+      }
+    },
+    onResultProcess({ request, result }) {
+      const span = spans.get(request);
+      if (!span) return;
+      const outcome = outcomeOf(result);
+      span.setAttribute('graphql.outcome', outcome);
+      if (outcome !== 'ok') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+    },
+    onResponse({ request, response }) {
+      const span = spans.get(request);
+      if (!span) return;
+      span.setAttribute('http.response.status_code', response.status);
+      if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    },
+  };
+  return {
+    plugin,
+    spanContextOf: (request) => spans.get(request)?.spanContext(),
+    traceIdOf: (request) => spans.get(request)?.spanContext().traceId,
+  };
+}
