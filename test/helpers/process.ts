@@ -96,6 +96,21 @@ async function startOn(port: number, env: Record<string, string>, readyWithinMs:
   throw new Error(`gateway process was not ready within ${readyWithinMs} ms:\n${output}`);
 }
 
+/**
+ * Starts `count` gateway processes with the same environment, side by side. Either all start, or the ones that
+ * did are stopped again and the first failure is thrown: nothing outlives a fleet that did not start.
+ */
+export async function spawnFleet(env: Record<string, string>, count: number): Promise<GatewayProcess[]> {
+  const started = await Promise.allSettled(Array.from({ length: count }, () => spawnGateway(env)));
+  const up = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(up.map((g) => g.stop()));
+    throw failed.reason;
+  }
+  return up;
+}
+
 export interface RedisProcess {
   port: number;
   url: string;

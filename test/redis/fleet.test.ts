@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { maxCallsInWindow, TimEmulator } from '../../src/emulator/index.js';
 import { ADMIN, callsOf, postGraphQL, type GraphQLResponse } from '../helpers/gateway.js';
-import { dropRedisKeys, spawnGateway, uniqueSdkappid, type GatewayProcess } from '../helpers/process.js';
+import { dropRedisKeys, spawnFleet, uniqueSdkappid, type GatewayProcess } from '../helpers/process.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 /** Low enough that a short burst makes the budget the bottleneck. */
@@ -39,10 +39,7 @@ beforeAll(async () => {
     TAGS_CACHE_TTL_MS: '600000',
     REQUEST_TIMEOUT_MS: '4000',
   };
-  const started = await Promise.allSettled([1, 2, 3].map(() => spawnGateway(env)));
-  // Keep whichever started, so afterAll stops them even when another did not.
-  gateways = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  for (const s of started) if (s.status === 'rejected') throw s.reason;
+  gateways = await spawnFleet(env, 3);
 }, 90_000);
 
 afterAll(async () => {

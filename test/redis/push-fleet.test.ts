@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { TimEmulator } from '../../src/emulator/index.js';
 import { PUSH_SPACING_MS } from '../../src/tim/push.js';
 import { ADMIN, callsOf, postGraphQL } from '../helpers/gateway.js';
-import { dropRedisKeys, spawnGateway, uniqueSdkappid, type GatewayProcess } from '../helpers/process.js';
+import { dropRedisKeys, spawnFleet, uniqueSdkappid, type GatewayProcess } from '../helpers/process.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PUSHES = 10;
@@ -29,9 +29,7 @@ beforeAll(async () => {
     // Ten pushes one second apart: the last leaves about ten seconds after the first.
     REQUEST_TIMEOUT_MS: '30000',
   };
-  const started = await Promise.allSettled([1, 2].map(() => spawnGateway(env)));
-  gateways = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  for (const s of started) if (s.status === 'rejected') throw s.reason;
+  gateways = await spawnFleet(env, 2);
 }, 90_000);
 
 afterAll(async () => {
