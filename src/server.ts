@@ -9,10 +9,12 @@ import type { AddressInfo } from 'node:net';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import type { Histogram } from 'prom-client';
 import type { Config } from './config.js';
 import type { TimEmulator } from './emulator/index.js';
 import { graphiqlOptions, offlineGraphiQLRenderer } from './graphiql.js';
 import { admitHost } from './host-check.js';
+import { FastPath } from './fast-path.js';
 import { admitRequest, answerClientErrors } from './http-edges.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
@@ -21,7 +23,7 @@ import { DEADLINE_MARGIN_MS, useDeadlineBackstop } from './plugins/deadline.js';
 import { useCodedHttpErrors, useInputErrorCodes } from './plugins/error-codes.js';
 import { useHealth } from './plugins/health.js';
 import { MAX_BODY_BYTES, useBodySizeLimit, useLimits } from './plugins/limits.js';
-import { useMetrics } from './plugins/metrics.js';
+import { RequestObserver, useMetrics } from './plugins/metrics.js';
 import { LoadShedder } from './overload.js';
 import { createPersistedQueries } from './plugins/persisted-queries.js';
 import { useRequestId } from './plugins/request-id.js';
@@ -49,6 +51,8 @@ export interface GatewayOptions {
   coalesce?: boolean;
   /** The upstream circuit breaker's threshold and cooldown (tests shorten them). */
   circuit?: CircuitOptions;
+  /** Plain POSTs answered without yoga's HTTP pipeline (src/fast-path.ts); on by default, off to compare. */
+  fastPath?: boolean;
 }
 
 export interface Gateway {
@@ -65,6 +69,8 @@ export interface Gateway {
   /** The embedded emulator, when the gateway runs without credentials. */
   emulator: TimEmulator | null;
   server: Server;
+  /** The path that answers plain POSTs without yoga's HTTP pipeline; null when it is off. */
+  fastPath: FastPath | null;
   /** Stops taking requests, finishes those in flight, then releases everything. */
   close(): Promise<void>;
 }
@@ -123,8 +129,14 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     log: logger,
   });
   const requestTracing = useTracing(tracing.tracer, '/graphql');
+  const observer = new RequestObserver({
+    metrics,
+    logger,
+    graphqlEndpoint: '/graphql',
+    traceIdOf: requestTracing.traceIdOf,
+  });
   const plugins: Plugin[] = [
-    useMetrics({ metrics, logger, graphqlEndpoint: '/graphql', traceIdOf: requestTracing.traceIdOf }),
+    useMetrics(observer),
     requestTracing.plugin,
     useYogaMetrics(metrics.registry),
     useCodedHttpErrors(),
@@ -176,6 +188,19 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     },
   });
 
+  // With tracing on, every request goes through yoga, whose hooks start and end its span.
+  const fast =
+    (opts.fastPath ?? true) && !tracing.tracer
+      ? new FastPath({
+          yoga,
+          graphqlEndpoint: '/graphql',
+          maxBodyBytes: MAX_BODY_BYTES,
+          auth,
+          observer,
+          httpDuration: metrics.registry.getSingleMetric('graphql_yoga_http_duration') as Histogram | undefined,
+          corsOn: config.corsOrigins.length > 0,
+        })
+      : null;
   const allowedHosts = config.allowedHosts === 'any' ? 'any' : new Set(config.allowedHosts);
   const { http } = config;
   const server = createServer(
@@ -189,7 +214,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       connectionsCheckingInterval: Math.min(1000, http.headersTimeoutMs / 4),
     },
     (req, res) => {
-      if (admitRequest(req, res) && admitHost(req, res, allowedHosts) && shedder.admit(req, res)) void yoga(req, res);
+      if (!admitRequest(req, res) || !admitHost(req, res, allowedHosts) || !shedder.admit(req, res)) return;
+      if (!fast?.take(req, res)) void yoga(req, res);
     },
   );
   server.maxConnections = http.maxConnections;
@@ -237,7 +263,19 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await release();
     })());
 
-  return { url, config: services.config, services, client, logger, metrics, tracing, emulator, server, close };
+  return {
+    url,
+    config: services.config,
+    services,
+    client,
+    logger,
+    metrics,
+    tracing,
+    emulator,
+    server,
+    fastPath: fast,
+    close,
+  };
 }
 
 /** Settings that are allowed but leave the gateway open: said at every start, so nobody runs them unaware. */

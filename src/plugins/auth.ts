@@ -75,10 +75,15 @@ export interface Auth {
   plugin: Plugin;
   /** The request's caller, once authenticated; null in `none` mode. */
   callerOf(request: Request): Caller | null;
+  /**
+   * What the plugin does as yoga starts parsing a request, for a path that parses it itself:
+   * remembers its caller, or throws (UNAUTHENTICATED) when its token is not good.
+   */
+  authenticate(request: Request): Promise<void>;
 }
 
 export function createAuth(auth: Config['auth'], log: Logger): Auth {
-  if (auth.mode === 'none') return { plugin: {}, callerOf: () => null };
+  if (auth.mode === 'none') return { plugin: {}, callerOf: () => null, authenticate: async () => {} };
   const verifier = new TokenVerifier(auth, log);
   const callers = new WeakMap<Request, Caller>();
   const refused = (request: Request, caller: Caller | null, error: GraphQLError) =>
@@ -86,15 +91,16 @@ export function createAuth(auth: Config['auth'], log: Logger): Auth {
       { requestId: requestId(request), sub: caller?.sub, code: error.extensions?.code, reason: error.message },
       'request refused',
     );
+  const authenticate = async (request: Request) => {
+    try {
+      callers.set(request, await verifier.authenticate(request.headers.get('authorization')));
+    } catch (err) {
+      refused(request, null, err as GraphQLError);
+      throw err;
+    }
+  };
   const plugin: Plugin = {
-    async onRequestParse({ request }) {
-      try {
-        callers.set(request, await verifier.authenticate(request.headers.get('authorization')));
-      } catch (err) {
-        refused(request, null, err as GraphQLError);
-        throw err;
-      }
-    },
+    onRequestParse: ({ request }) => authenticate(request),
     onExecute({ args, setResultAndStopExecution }) {
       const request = (args.contextValue as { request: Request }).request;
       const caller = callers.get(request);
@@ -105,7 +111,7 @@ export function createAuth(auth: Config['auth'], log: Logger): Auth {
       }
     },
   };
-  return { plugin, callerOf: (request) => callers.get(request) ?? null };
+  return { plugin, callerOf: (request) => callers.get(request) ?? null, authenticate };
 }
 
 /** Checks bearer tokens against JWT_SECRET or JWT_JWKS_URL. */

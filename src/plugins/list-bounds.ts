@@ -31,12 +31,35 @@ export interface ListBounds {
 }
 
 export function useListBounds(bounds: ListBounds): Plugin {
+  // Whether a document fits when none of its variables holds a list or an object: the same for every
+  // such request (a scalar variable adds nothing), so it is worked out once per document and operation.
+  // Only a fit is remembered; a refusal is a new error for each request.
+  const fitsWithScalars = new WeakMap<DocumentNode, Set<string>>();
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      const refusal = listRefusal(bounds, args.document, args.operationName, args.variableValues ?? {});
-      if (refusal) setResultAndStopExecution({ errors: [refusal] });
+      const variables = args.variableValues ?? {};
+      const name = args.operationName ?? '';
+      const scalars = onlyScalars(variables);
+      if (scalars && fitsWithScalars.get(args.document)?.has(name)) return;
+      const refusal = listRefusal(bounds, args.document, args.operationName, variables);
+      if (refusal) {
+        setResultAndStopExecution({ errors: [refusal] });
+      } else if (scalars) {
+        let fits = fitsWithScalars.get(args.document);
+        if (!fits) fitsWithScalars.set(args.document, (fits = new Set()));
+        fits.add(name);
+      }
     },
   };
+}
+
+/** Whether no variable holds a list or an object. */
+function onlyScalars(variables: Readonly<Record<string, unknown>>): boolean {
+  for (const key in variables) {
+    const value = variables[key];
+    if (value !== null && typeof value === 'object') return false;
+  }
+  return true;
 }
 
 /** The error to refuse the operation with, or null when its lists and cost are within bounds. */

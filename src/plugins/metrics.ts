@@ -1,9 +1,11 @@
 /**
  * `/metrics`, and the one measurement of each GraphQL request: its duration,
  * operation name and outcome go to the metrics and to one info log line that
- * carries the request id.
+ * carries the request id. Yoga's hooks feed it through the plugin; the fast
+ * path (src/fast-path.ts), which answers plain POSTs without yoga's HTTP
+ * pipeline, feeds the same RequestObserver directly.
  */
-import { getOperationAST, type ExecutionResult } from 'graphql';
+import { getOperationAST, type DocumentNode, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../metrics.js';
@@ -18,18 +20,89 @@ export interface MetricsPluginOptions {
 }
 
 /** What is known about a GraphQL request while it is served. */
-interface Observation {
+export interface Observation {
   started: number;
   operation: string | null;
+  /** The operation's type once its document parsed (`unknown` when it names none), as yoga's Prometheus plugin labels it. */
+  operationType: string | null;
   outcome: string | null;
 }
 
 /** Error codes are ours or yoga's (upper snake case); anything else is counted as `other`. */
 export const PLAIN_CODE = /^[A-Z][A-Z0-9_]{0,47}$/;
 
-export function useMetrics({ metrics, logger, graphqlEndpoint, traceIdOf }: MetricsPluginOptions): Plugin {
-  const observations = new WeakMap<Request, Observation>();
+/** Follows each GraphQL request from its start to its answer. */
+export class RequestObserver {
+  private readonly observations = new WeakMap<Request, Observation>();
 
+  constructor(readonly opts: MetricsPluginOptions) {}
+
+  started(request: Request): void {
+    this.observations.set(request, { started: performance.now(), operation: null, operationType: null, outcome: null });
+    this.opts.metrics.requestStarted();
+  }
+
+  /** The operation name the client gave. */
+  named(request: Request, operationName: unknown): void {
+    const seen = this.observations.get(request);
+    // Yoga refuses a name that is not a string only after its onParams hook: take none until it is one.
+    if (seen && typeof operationName === 'string' && operationName) seen.operation = operationName;
+  }
+
+  parsed(request: Request | undefined, document: DocumentNode, operationName: unknown): void {
+    const seen = request && this.observations.get(request);
+    if (seen)
+      seen.operationType =
+        getOperationAST(document, typeof operationName === 'string' ? operationName : undefined)?.operation ??
+        'unknown';
+  }
+
+  /** The operation about to run: its name, when the client gave none. */
+  executing(request: Request | undefined, args: { document: DocumentNode; operationName?: string | null }): void {
+    const seen = request && this.observations.get(request);
+    if (seen && !seen.operation)
+      seen.operation = getOperationAST(args.document, args.operationName)?.name?.value ?? null;
+  }
+
+  resulted(request: Request, result: unknown): void {
+    const seen = this.observations.get(request);
+    if (seen) seen.outcome = outcomeOf(result);
+  }
+
+  /** Records the answer; returns what was seen of the request (undefined when it was none at the GraphQL path). */
+  answered(request: Request, status: number, contentType: string | null): Observation | undefined {
+    const seen = this.observations.get(request);
+    if (!seen) return undefined;
+    this.observations.delete(request);
+    const { metrics, logger, traceIdOf } = this.opts;
+    // GraphiQL's page is served at the same path: it is no GraphQL request.
+    if (seen.outcome === null && (contentType ?? '').startsWith('text/html')) {
+      metrics.requestAborted();
+      return seen;
+    }
+    const outcome = finalOutcome(seen.outcome, status);
+    const durationMs = performance.now() - seen.started;
+    metrics.requestFinished({ operation: seen.operation, outcome, durationMs });
+    // Below info (the bench's warn, say) the line is not built at all.
+    if (!logger.isLevelEnabled('info')) return seen;
+    logger.info(
+      {
+        requestId: requestId(request),
+        traceId: traceIdOf?.(request),
+        // A client's name, so kept short.
+        operation: seen.operation?.slice(0, 100),
+        outcome,
+        status,
+        durationMs: Math.round(durationMs * 10) / 10,
+      },
+      'graphql request',
+    );
+    return seen;
+  }
+}
+
+export function useMetrics(observer: RequestObserver): Plugin {
+  const { metrics, graphqlEndpoint } = observer.opts;
   return {
     async onRequest({ request, url, endResponse, fetchAPI }) {
       if (url.pathname === '/metrics' && (request.method === 'GET' || request.method === 'HEAD')) {
@@ -37,58 +110,30 @@ export function useMetrics({ metrics, logger, graphqlEndpoint, traceIdOf }: Metr
         endResponse(new fetchAPI.Response(body, { status: 200, headers: { 'content-type': metrics.contentType } }));
         return;
       }
-      if (url.pathname === graphqlEndpoint && request.method !== 'OPTIONS') {
-        observations.set(request, { started: performance.now(), operation: null, outcome: null });
-        metrics.requestStarted();
-      }
+      if (url.pathname === graphqlEndpoint && request.method !== 'OPTIONS') observer.started(request);
     },
     onParams({ request, params }) {
-      const seen = observations.get(request);
-      // Yoga refuses a name that is not a string only after this hook: take none until it is one.
-      if (seen && typeof params.operationName === 'string' && params.operationName)
-        seen.operation = params.operationName;
+      observer.named(request, params.operationName);
+    },
+    onParse({ context }) {
+      const { request, params } = context as { request?: Request; params?: { operationName?: unknown } };
+      if (!request) return;
+      return ({ result }) => {
+        if (!(result instanceof Error)) observer.parsed(request, result as DocumentNode, params?.operationName);
+      };
     },
     onExecute({ args }) {
       // The name a client gave, or the name of the document's only operation.
-      const request = (args.contextValue as { request?: Request }).request;
-      const seen = request && observations.get(request);
-      if (seen && !seen.operation)
-        seen.operation = getOperationAST(args.document, args.operationName)?.name?.value ?? null;
+      observer.executing((args.contextValue as { request?: Request }).request, args);
     },
     onResultProcess({ request, result }) {
-      const seen = observations.get(request);
-      if (seen) seen.outcome = outcomeOf(result);
+      observer.resulted(request, result);
     },
     onResponse({ request, response }) {
-      const seen = observations.get(request);
-      if (!seen) return;
-      observations.delete(request);
-      // GraphiQL's page is served at the same path: it is no GraphQL request.
-      if (seen.outcome === null && (response.headers.get('content-type') ?? '').startsWith('text/html')) {
-        metrics.requestAborted();
-        return;
-      }
-      const outcome = finalOutcome(seen.outcome, response.status);
-      const durationMs = performance.now() - seen.started;
-      metrics.requestFinished({ operation: seen.operation, outcome, durationMs });
-      // Below info (the bench's warn, say) the line is not built at all.
-      if (!logger.isLevelEnabled('info')) return;
-      logger.info(
-        {
-          requestId: requestId(request),
-          traceId: traceIdOf?.(request),
-          // A client's name, so kept short.
-          operation: seen.operation?.slice(0, 100),
-          outcome,
-          status: response.status,
-          durationMs: Math.round(durationMs * 10) / 10,
-        },
-        'graphql request',
-      );
+      observer.answered(request, response.status, response.headers.get('content-type'));
     },
   };
 }
-
 const NO_CODE = 'NO_CODE';
 
 /** An error without a code (yoga's CSRF refusal, say) is told by its HTTP status. */

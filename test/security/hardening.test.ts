@@ -107,6 +107,21 @@ describe('repeated ids', () => {
     expect(one.errors).toBeUndefined();
     expect(one.data!.users).toHaveLength(1000);
   });
+
+  it('refuses a document with a long list after serving it with one id (a fit is remembered only for scalars)', async () => {
+    const aliased = `query($ids: [ID!]!) { ${Array.from({ length: 30 }, (_, i) => `b${i}: users(ids: $ids) { id }`).join(' ')} }`;
+    for (let i = 0; i < 2; i++) {
+      // One id where a list is expected: graphql-js makes it a list of one, and the cost is 30 * 2.
+      const single = await rig.query<{ b0: unknown[] }>(aliased, { ids: 'bob' });
+      expect(single.errors).toBeUndefined();
+      expect(single.data!.b0).toHaveLength(1);
+    }
+    rig.emulator.resetCalls();
+    const long = await rig.query(aliased, { ids: Array.from({ length: 1000 }, (_, i) => `long-${i}`) });
+    expect(long.status).toBe(400);
+    expect(long.errors![0]!.extensions).toMatchObject({ code: 'GRAPHQL_VALIDATION_FAILED', limit: 30_000 });
+    expect(rig.emulator.calls).toEqual([]);
+  });
 });
 
 describe('load shedding', () => {

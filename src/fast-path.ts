@@ -1,0 +1,213 @@
+/**
+ * The plain GraphQL request, answered without yoga's HTTP pipeline: a POST of JSON to /graphql
+ * with a document and its variables, and an Accept that yoga would answer with JSON. That is
+ * nearly every request a client sends, and yoga's per-request HTTP work (a fetch Request and
+ * Response around node's, the body read as a stream, a dozen hook lists walked through promise
+ * helpers) cost about as much CPU as everything the gateway does for a single-user lookup.
+ *
+ * What runs is the same: the document goes through yoga's own `handleParams` (its envelop:
+ * parse and validation caches, armor's limits, authorisation, list bounds, graphql-jit, error
+ * masking, the phase metrics), the answer is yoga's own `processRegularResult`, and every hook
+ * of ours that works at the HTTP level is called here by name: the caller's token (auth), the
+ * request id, the request's metrics and log line, yoga's `graphql_yoga_http_duration`.
+ * Anything else (GET, another content type or Accept, a body with `extensions` or other keys,
+ * batching, JSON that does not parse, a cross-origin request when CORS is on, tracing) goes to
+ * yoga whole, with the body already read handed over as it came.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ExecutionResult } from 'graphql';
+import { processRegularResult, type GraphQLParams, type YogaServerInstance } from 'graphql-yoga';
+import type { Histogram } from 'prom-client';
+import type { Auth } from './plugins/auth.js';
+import type { RequestObserver } from './plugins/metrics.js';
+import { requestId } from './plugins/request-id.js';
+import type { GatewayContext } from './schema/context.js';
+
+export interface FastPathOptions {
+  yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
+  graphqlEndpoint: string;
+  maxBodyBytes: number;
+  auth: Auth;
+  observer: RequestObserver;
+  /** Yoga's `graphql_yoga_http_duration`, observed as its Prometheus plugin does. */
+  httpDuration: Histogram | undefined;
+  /** With CORS_ORIGINS set, a request with an Origin is yoga's: it answers the CORS headers. */
+  corsOn: boolean;
+}
+
+/** The media types yoga answers plain results in, in the order its result processor tries them. */
+const REGULAR_TYPES = ['application/graphql-response+json', 'application/json'] as const;
+type RegularType = (typeof REGULAR_TYPES)[number];
+/** Accept headers seen, and what yoga answers each with; bounded, since clients choose them. */
+const MAX_ACCEPTS = 64;
+const PARAM_KEYS = new Set(['query', 'variables', 'operationName']);
+const JSON_TYPE = /^application\/(?:graphql\+)?json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+const CONTENT_LENGTH = /^\d+$/;
+
+interface Params {
+  query: string;
+  variables?: Record<string, unknown> | null;
+  operationName?: string | null;
+}
+
+export class FastPath {
+  /** Requests this path answered itself (not handed over to yoga). */
+  answered = 0;
+  private readonly accepts = new Map<string, RegularType | null>();
+  private readonly Request: typeof Request;
+  /** Work a plugin leaves running past the answer: only its failure is worth a line. */
+  private readonly waitUntil = (work: Promise<unknown> | unknown) =>
+    void Promise.resolve(work).catch((err: unknown) => this.opts.yoga.logger.error(describe(err)));
+
+  constructor(private readonly opts: FastPathOptions) {
+    this.Request = opts.yoga.fetchAPI.Request;
+  }
+
+  /** Takes the request when it is a plain one (and then answers it); false leaves it to yoga untouched. */
+  take(req: IncomingMessage, res: ServerResponse): boolean {
+    if (req.method !== 'POST' || req.url !== this.opts.graphqlEndpoint) return false;
+    const { headers } = req;
+    const type = headers['content-type'];
+    const length = headers['content-length'];
+    if (type === undefined || !JSON_TYPE.test(type)) return false;
+    // A chunked body, or one over the limit: yoga's, for its 413 and its counting.
+    if (length === undefined || headers['transfer-encoding'] !== undefined || !CONTENT_LENGTH.test(length))
+      return false;
+    if (Number(length) > this.opts.maxBodyBytes) return false;
+    if (this.opts.corsOn && headers.origin !== undefined) return false;
+    const mediaType = this.mediaTypeFor(headers.accept);
+    if (!mediaType) return false;
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString();
+      this.answer(req, res, body, mediaType).catch((err: unknown) => this.failed(res, err));
+    });
+    return true;
+  }
+
+  private async answer(req: IncomingMessage, res: ServerResponse, body: string, mediaType: RegularType) {
+    const url = `http://${req.headers.host ?? 'localhost'}${req.url}`;
+    const params = plainParams(body) as GraphQLParams | null;
+    if (!params) {
+      await this.handOver(
+        req,
+        res,
+        new this.Request(url, { method: 'POST', headers: req.headers as HeadersInit, body }),
+      );
+      return;
+    }
+    this.answered++;
+    const started = Date.now();
+    const request = new this.Request(url, { method: 'POST', headers: req.headers as HeadersInit });
+    const { yoga, auth, observer } = this.opts;
+    observer.started(request);
+    let result: ExecutionResult;
+    try {
+      await auth.authenticate(request);
+      observer.named(request, params.operationName);
+      // What yoga's node adapter and its handler put in a request's context.
+      const context = { req, res, waitUntil: this.waitUntil, request, params };
+      result = (await yoga.handleParams({ request, context, params })) as ExecutionResult;
+    } catch (err) {
+      // Only the token check throws (UNAUTHENTICATED); yoga answers what it throws as this.
+      result = { errors: [err as never] };
+    }
+    observer.resulted(request, result);
+    const response = processRegularResult(result, yoga.fetchAPI, mediaType);
+    await send(res, response, requestId(request));
+    const seen = observer.answered(request, response.status, response.headers.get('content-type'));
+    if (seen?.operationType && this.opts.httpDuration)
+      this.opts.httpDuration.observe(
+        { method: 'POST', statusCode: response.status, operationType: seen.operationType },
+        (Date.now() - started) / 1000,
+      );
+  }
+
+  /** Yoga answers a request whose body this path has read but does not take. */
+  private async handOver(req: IncomingMessage, res: ServerResponse, request: Request) {
+    await send(res, await this.opts.yoga.handleRequest(request, { req, res }));
+  }
+
+  /** What is left when something here threw: a coded 500, never a stack. */
+  private failed(res: ServerResponse, err: unknown) {
+    this.opts.yoga.logger.error(`fast path: ${describe(err)}`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const body = JSON.stringify({
+      errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }],
+    });
+    res.writeHead(500, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+    });
+    res.end(body);
+  }
+
+  /**
+   * The media type yoga's result processors choose for an Accept header, when it is a plain JSON
+   * one; null when yoga would stream (SSE, multipart) or refuse it. Yoga tries each processor for
+   * each accepted type, the client's last first, and the last match wins: its regular processor
+   * comes last, so it wins whenever one of its two types matches.
+   */
+  private mediaTypeFor(accept: string | undefined): RegularType | null {
+    const key = accept ?? '';
+    let known = this.accepts.get(key);
+    if (known !== undefined) return known;
+    known = null;
+    const asked = (accept || '*/*').replace(/\s/g, '').toLowerCase().split(',');
+    for (const entry of asked.reverse()) {
+      const [mediaType, ...rest] = entry.split(';');
+      const charset = rest.find((param) => param.includes('charset=')) ?? 'charset=utf-8';
+      if (mediaType === undefined || charset !== 'charset=utf-8') continue;
+      for (const type of REGULAR_TYPES) if (matches(type, mediaType)) known = type;
+    }
+    if (this.accepts.size < MAX_ACCEPTS) this.accepts.set(key, known);
+    return known;
+  }
+}
+
+/**
+ * Writes a JSON answer of yoga's to node's response, unless it has been answered already (past its
+ * deadline the backstop, plugins/deadline.ts, has); `requestId` when yoga's own hook did not add it.
+ */
+async function send(res: ServerResponse, response: Response, requestId?: string): Promise<void> {
+  const text = await response.text();
+  if (res.writableEnded) return;
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, key) => (headers[key] = value));
+  headers['content-length'] = String(Buffer.byteLength(text));
+  if (requestId) headers['x-request-id'] = requestId;
+  res.writeHead(response.status, headers);
+  res.end(text);
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+function matches(type: string, asked: string): boolean {
+  const [pre, suf] = type.split('/');
+  const [askedPre, askedSuf] = asked.split('/');
+  return (askedPre === '*' || askedPre === pre) && (askedSuf === '*' || askedSuf === suf);
+}
+
+/** The request's parameters when the body is exactly what yoga's JSON parser and parameter check let through. */
+function plainParams(body: string): Params | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
+  const params = parsed as Record<string, unknown>;
+  for (const key in params) if (!PARAM_KEYS.has(key)) return null;
+  const { query, variables, operationName } = params;
+  if (typeof query !== 'string') return null;
+  if (variables != null && (typeof variables !== 'object' || Array.isArray(variables))) return null;
+  if (operationName != null && typeof operationName !== 'string') return null;
+  return params as unknown as Params;
+}
