@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type * as EmulatorModule from '../src/emulator/index.js';
 import type * as LoggerModule from '../src/logger.js';
 import type * as ConfigModule from '../src/config.js';
+import type * as RuntimeModule from '../src/runtime.js';
 import type * as ServerModule from '../src/server.js';
 import type { CommandCalls, MemorySummary, Question, Ready, Reply, StartMessage, UpstreamSummary } from './protocol.js';
 import { seedAttributes, seedUsers } from './users.js';
@@ -87,6 +88,9 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
     compiled<typeof ServerModule>('server'),
     import('pino'),
   ]);
+  // The heap set up as `npm start` sets it; a baseline build from before src/runtime.ts has none to set.
+  const runtime = await compiled<typeof RuntimeModule>('runtime').catch(() => null);
+  runtime?.tuneHeap();
   const config = loadConfig(start.env);
   const logger: Logger = createLogger(config.logLevel, {
     destination: pino.default.destination({ dest: start.logFile, sync: false, mkdir: true, append: false }),

@@ -1,6 +1,7 @@
 /** `npm start`: reads the Config, starts the gateway, and stops it cleanly on SIGTERM. */
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
+import { tuneHeap } from './runtime.js';
 import { startGateway } from './server.js';
 
 function readConfig(): Config {
@@ -26,6 +27,7 @@ function listenProblem(err: NodeJS.ErrnoException, { port, host }: Config): stri
   return null;
 }
 
+tuneHeap();
 const config = readConfig();
 const logger = createLogger(config.logLevel);
 const gateway = await startGateway(config, { logger }).catch((err: NodeJS.ErrnoException) => {

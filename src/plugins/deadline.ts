@@ -21,7 +21,7 @@ export function useDeadlineBackstop(limitMs: number): Plugin {
       const { res, request } = args.contextValue as { res?: ServerResponse; request?: Request };
       if (!res) return;
       const timer = setTimeout(() => {
-        if (res.headersSent || res.writableEnded) return;
+        if (res.headersSent || res.writableEnded || res.destroyed) return;
         const body = JSON.stringify({
           errors: [
             {
@@ -38,7 +38,7 @@ export function useDeadlineBackstop(limitMs: number): Plugin {
         });
       }, limitMs);
       timer.unref();
-      res.once('close', () => clearTimeout(timer));
+      // Cleared when the operation is done; one whose client left finds its response destroyed.
       return { onExecuteDone: () => clearTimeout(timer) };
     },
   };
