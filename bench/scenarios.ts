@@ -108,6 +108,19 @@ export const SCENARIOS: Scenario[] = [
     baseline: true,
   },
   {
+    // At 200 connections the upstream's round trip caps single-user lookups (Little's law: 200 requests in
+    // flight / (20 ms + the wait for the next paced call + the gateway's own time)); twice as many connections
+    // fill the calls, so what is left is the gateway's cost per request.
+    key: 'single-wide',
+    name: 'single user, random ids, 400 conns',
+    connections: 400,
+    gateways: 1,
+    modes: ['on'],
+    body: singleUserBody,
+    varies: true,
+    baseline: true,
+  },
+  {
     key: 'ten',
     name: 'ten random users per request, 100 conns',
     connections: 100,
