@@ -89,8 +89,8 @@ const LAYERS: Array<[string, RegExp]> = [
   ['gateway plugins', /\/dist\/(plugins|http-edges|server)[/.]/],
   ['yoga pipeline (envelop, plugins hooks)', /node_modules\/(graphql-yoga|@envelop)\//],
   [
-    'HTTP adapter (node:http, whatwg-node)',
-    /@whatwg-node\/|node:_http|node:http|node:internal\/(streams|http|net)|node:net/,
+    'HTTP (node:http, the fast path, whatwg-node)',
+    /@whatwg-node\/|\/dist\/fast-path\.js|node:_http|node:http|node:internal\/(streams|http|net)|node:net/,
   ],
 ];
 
