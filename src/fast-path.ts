@@ -41,7 +41,8 @@ type RegularType = (typeof REGULAR_TYPES)[number];
 /** Accept headers seen, and what yoga answers each with; bounded, since clients choose them. */
 const MAX_ACCEPTS = 64;
 const PARAM_KEYS = new Set(['query', 'variables', 'operationName']);
-const JSON_TYPE = /^application\/(?:graphql\+)?json\s*(?:;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+/** The content types yoga parses as JSON, matched as it matches them: the first of a list, exactly, or with parameters. */
+const JSON_TYPES = ['application/json', 'application/graphql+json'];
 const CONTENT_LENGTH = /^\d+$/;
 
 interface Params {
@@ -69,7 +70,7 @@ export class FastPath {
     const { headers } = req;
     const type = headers['content-type'];
     const length = headers['content-length'];
-    if (type === undefined || !JSON_TYPE.test(type)) return false;
+    if (type === undefined || !isJsonType(type)) return false;
     // A chunked body, or one over the limit: yoga's, for its 413 and its counting.
     if (length === undefined || headers['transfer-encoding'] !== undefined || !CONTENT_LENGTH.test(length))
       return false;
@@ -182,6 +183,11 @@ async function send(res: ServerResponse, response: Response, requestId?: string)
   if (requestId) headers['x-request-id'] = requestId;
   res.writeHead(response.status, headers);
   res.end(text);
+}
+
+function isJsonType(header: string): boolean {
+  const first = header.split(',')[0]!;
+  return JSON_TYPES.some((type) => first === type || first.startsWith(`${type};`));
 }
 
 function describe(err: unknown): string {

@@ -108,6 +108,19 @@ const CASES: Case[] = [
     plain: true,
   },
   { name: 'no token', headers: () => JSON_TYPE, body: body(USER, { id: 'alice' }), plain: true },
+  ...[
+    ['application/graphql+json', true],
+    ['application/json;foo=bar', true],
+    ['application/json, text/plain', true],
+    ['APPLICATION/JSON', false],
+    ['application/json ; charset=utf-8', false],
+    ['text/plain', false],
+  ].map(([type, plain]) => ({
+    name: `content type ${type as string}${plain ? '' : ' (handed to yoga)'}`,
+    headers: () => ({ 'content-type': type as string, ...bearer(alice) }),
+    body: body(USER, { id: 'alice' }),
+    plain: plain as boolean,
+  })),
   {
     name: 'no token, graphql-response+json',
     headers: () => ({ ...JSON_TYPE, accept: 'application/graphql-response+json' }),
