@@ -66,7 +66,7 @@ function send(url: string, headers: Record<string, string>, body: string): Promi
 /** Headers that differ between any two answers: the clock, and a fresh request id (checked for presence). */
 function comparable(raw: Raw) {
   const { date: _date, 'x-request-id': id, ...headers } = raw.headers;
-  expect(id).toMatch(/^[\w-]{8,}$/);
+  expect(id).toMatch(/^[\w.:@/+=-]{8,128}$/);
   return { status: raw.status, headers, body: raw.body };
 }
 
@@ -88,6 +88,12 @@ const CASES: Case[] = [
   {
     name: 'own user',
     headers: () => ({ ...JSON_TYPE, ...bearer(alice) }),
+    body: body(USER, { id: 'alice' }),
+    plain: true,
+  },
+  {
+    name: "the caller's request id",
+    headers: () => ({ ...JSON_TYPE, ...bearer(alice), 'x-request-id': 'caller-given.id-42' }),
     body: body(USER, { id: 'alice' }),
     plain: true,
   },
@@ -248,6 +254,8 @@ describe('the fast path', () => {
     const yogaCalls = emulator.calls.slice(callsBetween).map((call) => [call.command, call.accounts]);
 
     expect(comparable(viaFast)).toEqual(comparable(viaYoga));
+    const given = c.headers()['x-request-id'];
+    if (given) expect([viaFast.headers['x-request-id'], viaYoga.headers['x-request-id']]).toEqual([given, given]);
     expect(fastCalls).toEqual(yogaCalls);
     expect(fast.gateway.fastPath!.answered - answeredBefore).toBe(c.plain ? 1 : 0);
     expect(viaFast.body).not.toMatch(/\bat .+\.(?:js|ts):\d+|node_modules/);
