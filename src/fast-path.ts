@@ -20,7 +20,8 @@ import { processRegularResult, type GraphQLParams, type YogaServerInstance } fro
 import type { Histogram } from 'prom-client';
 import type { Auth } from './plugins/auth.js';
 import type { RequestObserver } from './plugins/metrics.js';
-import { requestId } from './plugins/request-id.js';
+import { writeErrorResponse } from './plugins/error-codes.js';
+import { requestId, requestIdFrom } from './plugins/request-id.js';
 import type { GatewayContext } from './schema/context.js';
 
 export interface FastPathOptions {
@@ -82,7 +83,7 @@ export class FastPath {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const body = chunks.length === 1 ? chunks[0]!.toString() : Buffer.concat(chunks).toString();
-      this.answer(req, res, body, mediaType).catch((err: unknown) => this.failed(res, err));
+      this.answer(req, res, body, mediaType).catch((err: unknown) => this.failed(req, res, err));
     });
     return true;
   }
@@ -131,7 +132,7 @@ export class FastPath {
   }
 
   /** What is left when something here threw: a coded 500, never a stack. */
-  private failed(res: ServerResponse, err: unknown) {
+  private failed(req: IncomingMessage, res: ServerResponse, err: unknown) {
     this.opts.yoga.logger.error(`fast path: ${describe(err)}`);
     if (res.headersSent) {
       res.destroy();
@@ -140,11 +141,7 @@ export class FastPath {
     const body = JSON.stringify({
       errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }],
     });
-    res.writeHead(500, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
-    });
-    res.end(body);
+    writeErrorResponse(res, 500, body, { 'x-request-id': requestIdFrom(req.headers['x-request-id']) });
   }
 
   /**
