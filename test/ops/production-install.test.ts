@@ -77,22 +77,42 @@ describe('production install', () => {
 
   it('starts the same through npm run start:prod', async () => {
     const port = await freePort();
+    // Its own process group: npm runs the script through a shell, and the gateway (node) must stop with it.
     const child = spawn('npm', ['run', '--silent', 'start:prod'], {
       cwd: dir,
       env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     const output = collect(child);
+    const base = `http://127.0.0.1:${port}`;
     try {
       await untilListening(output, child);
-      await expectServes(`http://127.0.0.1:${port}`);
+      await expectServes(base);
     } finally {
       const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
+      // As a container runtime or a process manager stops it: SIGTERM to the whole group.
+      process.kill(-child.pid!, 'SIGTERM');
       await exit;
     }
+    // Nothing is left listening once npm is gone (a gateway orphaned by npm would still answer).
+    expect(await stopsAnswering(base, 10_000)).toBe(true);
   });
 });
+
+/** Whether the URL refuses connections within `withinMs`. */
+async function stopsAnswering(base: string, withinMs: number): Promise<boolean> {
+  const until = Date.now() + withinMs;
+  while (Date.now() < until) {
+    try {
+      await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
+    } catch {
+      return true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
 
 function collect(child: ChildProcess): () => string {
   let out = '';
