@@ -1,4 +1,5 @@
 /** `npm start`: reads the Config, starts the gateway, and stops it cleanly on SIGTERM. */
+import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { tuneHeap } from './runtime.js';
@@ -28,13 +29,44 @@ function listenProblem(err: NodeJS.ErrnoException, { port, host }: Config): stri
 }
 
 tuneHeap();
+/** How long an exit waits for the last log lines: a log reader that went away never takes them. */
+const FLUSH_WAIT_MS = 1000;
+
+/** What pino writes to: sonic-boom, whose writes are asynchronous (fields read only when they are there). */
+interface LogStream {
+  _writing?: boolean;
+  _len?: number;
+  flushSync?: () => void;
+}
+
+/**
+ * Exits once the last log lines are written, not while they may still be on their way, nor never: pino
+ * writes what is left synchronously as the process exits, and when stdout's reader has gone (EPIPE) that
+ * write retries for good. So the exit waits (at most FLUSH_WAIT_MS) until nothing is left to write; what
+ * is left after that cannot be written, and is dropped.
+ */
+function exitAfterFlush(code: number): void {
+  const stream = (logger as unknown as Record<symbol, LogStream | undefined>)[pino.symbols.streamSym];
+  const pending = () => stream?._writing === true || (stream?._len ?? 0) > 0;
+  const giveUpAt = Date.now() + FLUSH_WAIT_MS;
+  const exit = () => {
+    if (pending() && Date.now() < giveUpAt) {
+      setTimeout(exit, 10);
+      return;
+    }
+    if (stream && pending()) stream.flushSync = () => {};
+    process.exit(code);
+  };
+  logger.flush(exit);
+}
+
 const config = readConfig();
 const logger = createLogger(config.logLevel);
 const gateway = await startGateway(config, { logger }).catch((err: NodeJS.ErrnoException) => {
   const problem = listenProblem(err, config);
   if (problem) console.error(`tim-tags-graphql: configuration error: ${problem}`);
   else logger.fatal({ err: err.message }, 'gateway failed to start');
-  logger.flush(() => process.exit(1));
+  exitAfterFlush(1);
   return new Promise<never>(() => {});
 });
 
@@ -47,12 +79,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     gateway.close().then(
       () => {
         logger.info('stopped');
-        // Exit once the log lines are written, not while they may still sit in a buffer.
-        logger.flush(() => process.exit(0));
+        exitAfterFlush(0);
       },
       (err: Error) => {
         logger.error({ err: err.message }, 'unclean stop');
-        logger.flush(() => process.exit(1));
+        exitAfterFlush(1);
       },
     );
   });

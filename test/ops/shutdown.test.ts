@@ -122,4 +122,40 @@ describe('SIGTERM', () => {
       expect(output).toContain('"msg":"stopped"');
     },
   );
+
+  it('exits 0 when the reader of its log has gone away (stdout a closed pipe)', { timeout: 60_000 }, async () => {
+    const port = await freePort();
+    let output = '';
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        TIM_SDKAPPID: String(SDKAPPID),
+        TIM_SECRET_KEY: secretKey,
+        TIM_BASE_URL: emulator.url,
+        AUTH_MODE: 'none',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child!.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    await until(
+      'the gateway to listen',
+      () => output.includes('gateway listening') || child!.exitCode !== null,
+      40_000,
+    );
+    // A log shipper that died, or `npm start | head`: every line logged from now on meets EPIPE.
+    child.stdout!.destroy();
+    child.stderr!.destroy();
+    // Nothing is logged between: the first line to meet the closed pipe is the one SIGTERM logs.
+    child.kill('SIGTERM');
+    const stop = await Promise.race([exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 10_000))]);
+    expect(stop, 'still running 10 s after SIGTERM').toEqual({ code: 0, signal: null });
+  });
 });
