@@ -32,6 +32,7 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { createRemoteJWKSet, errors as jose, jwtVerify, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { Caller } from '../schema/context.js';
@@ -52,6 +53,14 @@ const SECRET_ALGORITHMS = ['HS256'];
 const JWKS_ALGORITHMS = ['RS256', 'ES256'];
 /** Allowed clock skew between the token issuer and this gateway, for exp and nbf. */
 const CLOCK_TOLERANCE_S = 5;
+/**
+ * Tokens checked recently, and how long one is taken on trust once checked. A client sends the same
+ * token with every request, and checking it (an HMAC or a signature, through WebCrypto's promises)
+ * cost as much as the rest of a single-user lookup. A remembered token is still refused once its exp
+ * has passed; a key dropped from the JWKS is obeyed within TOKEN_TRUST_MS.
+ */
+const TOKENS_REMEMBERED = 1000;
+const TOKEN_TRUST_MS = 60_000;
 
 /**
  * Root Query fields that read only the users their arguments name, and how to
@@ -117,6 +126,10 @@ export function createAuth(auth: Config['auth'], log: Logger): Auth {
 /** Checks bearer tokens against JWT_SECRET or JWT_JWKS_URL. */
 class TokenVerifier {
   private readonly verify: (token: string) => Promise<JWTPayload>;
+  /** Tokens that verified, by the whole token: its caller, its exp, and until when it is trusted unchecked. */
+  private readonly checked = new LRUCache<string, { caller: Caller; expiresAt: number; trustedUntil: number }>({
+    max: TOKENS_REMEMBERED,
+  });
 
   constructor(
     private readonly auth: Config['auth'],
@@ -146,16 +159,24 @@ class TokenVerifier {
     if (!authorization) throw unauthenticated('This gateway needs a token: send Authorization: Bearer <JWT>');
     const match = /^Bearer +([\w-]+\.[\w-]*\.[\w-]*) *$/i.exec(authorization);
     if (!match) throw unauthenticated('The Authorization header must be "Bearer <JWT>"');
+    const token = match[1]!;
+    const now = Date.now();
+    const known = this.checked.get(token);
+    // Within its exp (and the same clock tolerance jose allows): past it, it is checked again and refused.
+    if (known && now < known.trustedUntil && now < known.expiresAt + CLOCK_TOLERANCE_S * 1000) return known.caller;
     let payload: JWTPayload;
     try {
-      payload = await this.verify(match[1]!);
+      payload = await this.verify(token);
     } catch (err) {
       throw unauthenticated(this.whyRefused(err));
     }
     if (typeof payload.sub !== 'string' || payload.sub === '')
       throw unauthenticated('The token has no "sub" (the caller\'s TIM account)');
     const scope = typeof payload.scope === 'string' ? payload.scope : '';
-    return { sub: payload.sub, scopes: new Set(scope.split(' ').filter(Boolean)) };
+    const caller: Caller = { sub: payload.sub, scopes: new Set(scope.split(' ').filter(Boolean)) };
+    // exp is required (requiredClaims), so verified tokens all have one.
+    this.checked.set(token, { caller, expiresAt: (payload.exp ?? 0) * 1000, trustedUntil: now + TOKEN_TRUST_MS });
+    return caller;
   }
 
   /** Says what was wrong with a token, without echoing it. */

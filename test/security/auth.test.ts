@@ -28,6 +28,29 @@ function expectRefused(res: GraphQLResponse, code: 'UNAUTHENTICATED' | 'FORBIDDE
 }
 
 describe('authentication', () => {
+  it('refuses a token it has taken on trust once the token expires', async () => {
+    // Expired 3 s ago: within the 5 s clock tolerance, so accepted, and remembered; refused once past it.
+    const jwt = await token({ expiresIn: -3 });
+    const first = await rig.query(OWN, undefined, bearer(jwt));
+    expect(first.status).toBe(200);
+    expect(first.errors).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    rig.emulator.resetCalls();
+    const again = await rig.query(OWN, undefined, bearer(jwt));
+    expectRefused(again, 'UNAUTHENTICATED', 401);
+    expect(again.errors![0]!.message).toMatch(/expired/);
+  });
+
+  it('takes a remembered token for its own caller only: another token is checked on its own', async () => {
+    const [reader, plain] = await Promise.all([token({ sub: 'ops', scope: 'tags:read' }), token({ sub: 'ops' })]);
+    expect((await rig.query(OTHER, undefined, bearer(reader))).status).toBe(200);
+    rig.emulator.resetCalls();
+    expectRefused(await rig.query(OTHER, undefined, bearer(plain)), 'FORBIDDEN', 403);
+    // A token that differs in its signature alone is not the remembered one.
+    const forged = `${reader.slice(0, -2)}${reader.endsWith('AA') ? 'BB' : 'AA'}`;
+    expectRefused(await rig.query(OTHER, undefined, bearer(forged)), 'UNAUTHENTICATED', 401);
+  });
+
   it('refuses a request with no token, saying how to send one', async () => {
     const res = await rig.query(OWN);
     expectRefused(res, 'UNAUTHENTICATED', 401);
