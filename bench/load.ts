@@ -18,6 +18,8 @@ export interface LoadSpec {
   varies: boolean;
   /** A fixed rate over all connections (autocannon's overallRate); default as fast as the server answers. */
   requestsPerSecond?: number;
+  /** Request headers besides the JSON content type and Accept (a bearer token, say). */
+  headers?: Record<string, string>;
 }
 
 export interface LoadResult {
@@ -62,7 +64,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const request: autocannon.Request = {
     method: 'POST',
     path: '/graphql',
-    headers: HEADERS,
+    headers: { ...HEADERS, ...spec.headers },
     body: spec.body(),
     onResponse,
   };

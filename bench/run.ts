@@ -291,7 +291,13 @@ async function measure(scenario: Scenario, mode: Mode, server: Server): Promise<
   const served = await serve(scenario, mode, server, emulator, label, []);
   try {
     const urls = served.urls;
-    const spec = { urls, connections: scenario.connections, body: scenario.body, varies: scenario.varies };
+    const spec = {
+      urls,
+      connections: scenario.connections,
+      body: scenario.body,
+      varies: scenario.varies,
+      headers: scenario.headers,
+    };
     const budget = server === 'reference' ? 'none (the reference has no budget)' : await budgetOf(urls[0]!);
     if (warmupS > 0) await runLoad({ ...spec, durationS: warmupS });
     await Promise.all([emulator.ask({ ask: 'reset' }), served.reset()]);
@@ -369,7 +375,13 @@ async function soak(scenario: Scenario): Promise<SoakResult> {
     '--expose-gc',
   ]);
   try {
-    const spec = { urls: served.urls, connections: scenario.connections, body: scenario.body, varies: scenario.varies };
+    const spec = {
+      urls: served.urls,
+      connections: scenario.connections,
+      body: scenario.body,
+      varies: scenario.varies,
+      headers: scenario.headers,
+    };
     const warm = Math.max(warmupS, 30);
     console.log(`soak: ${scenario.name} (${warm} s warm-up, ${soakDurationS} s measure)`);
     await runLoad({ ...spec, durationS: warm });

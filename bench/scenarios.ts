@@ -7,6 +7,7 @@
  * side with the reference gateway, and the single-user load at the real
  * limit against a baseline build.
  */
+import { createHmac } from 'node:crypto';
 import { firstAccounts, randomAccounts } from './users.js';
 
 export type Mode = 'on' | 'off';
@@ -24,6 +25,8 @@ export interface Scenario {
   varies: boolean;
   /** Gateway environment on top of the bench's own. */
   env?: Record<string, string>;
+  /** Headers every request of the load carries (a bearer token, say). */
+  headers?: Record<string, string>;
   /** Run only when Redis answers; the gateways get REDIS_URL. */
   needsRedis?: boolean;
   /**
@@ -54,6 +57,15 @@ const ADD_TAG_MUTATION = 'mutation Add($id: ID!) { addUserTags(input: [{ id: $id
 const singleUserBody = () => JSON.stringify({ query: USER_QUERY, variables: { id: randomAccounts(1)[0] } });
 const usersBody = (ids: string[]) => JSON.stringify({ query: USERS_QUERY, variables: { ids } });
 const fixed = (body: string) => () => body;
+
+/** The JWT secret of the `single-jwt` gateways, and one HS256 token that reads any user, valid for a day. */
+const JWT_SECRET = 'bench-jwt-secret-0123456789-abcdefghijklmnop';
+function benchToken(): string {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub: 'bench', scope: 'tags:read', iat: now, exp: now + 86_400 })}`;
+  return `${unsigned}.${createHmac('sha256', JWT_SECRET).update(unsigned).digest('base64url')}`;
+}
 
 /** Ids the hot-set scenarios draw from: few enough that the cache holds them all. */
 export const HOT_SET_SIZE = 1000;
@@ -118,6 +130,19 @@ export const SCENARIOS: Scenario[] = [
     modes: ['on'],
     body: singleUserBody,
     varies: true,
+    baseline: true,
+  },
+  {
+    // What a production gateway does (AUTH_MODE=jwt is its default): every request carries a bearer token.
+    key: 'single-jwt',
+    name: 'single user, random ids, 400 conns, a JWT on every request',
+    connections: 400,
+    gateways: 1,
+    modes: ['on'],
+    body: singleUserBody,
+    varies: true,
+    env: { AUTH_MODE: 'jwt', JWT_SECRET },
+    headers: { authorization: `Bearer ${benchToken()}` },
     baseline: true,
   },
   {
