@@ -17,11 +17,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ExecutionResult } from 'graphql';
 import { processRegularResult, type GraphQLParams, type YogaServerInstance } from 'graphql-yoga';
-import type { Histogram } from 'prom-client';
 import type { Auth } from './plugins/auth.js';
 import type { RequestObserver } from './plugins/metrics.js';
 import { writeErrorResponse } from './plugins/error-codes.js';
 import { requestId, requestIdFrom } from './plugins/request-id.js';
+import type { YogaMetrics } from './plugins/yoga-metrics.js';
 import type { GatewayContext } from './schema/context.js';
 
 export interface FastPathOptions {
@@ -30,8 +30,8 @@ export interface FastPathOptions {
   maxBodyBytes: number;
   auth: Auth;
   observer: RequestObserver;
-  /** Yoga's `graphql_yoga_http_duration`, observed as its Prometheus plugin does. */
-  httpDuration: Histogram | undefined;
+  /** Yoga's Prometheus plugin, whose `graphql_yoga_http_duration` this path observes as its HTTP hooks do. */
+  yogaMetrics: YogaMetrics;
   /** With CORS_ORIGINS set, a request with an Origin is yoga's: it answers the CORS headers. */
   corsOn: boolean;
 }
@@ -46,12 +46,6 @@ const PARAM_KEYS = new Set(['query', 'variables', 'operationName']);
 const JSON_TYPES = ['application/json', 'application/graphql+json'];
 const CONTENT_LENGTH = /^\d+$/;
 
-interface Params {
-  query: string;
-  variables?: Record<string, unknown> | null;
-  operationName?: string | null;
-}
-
 export class FastPath {
   /** Requests this path answered itself (not handed over to yoga). */
   answered = 0;
@@ -59,7 +53,7 @@ export class FastPath {
   private readonly Request: typeof Request;
   /** Work a plugin leaves running past the answer: only its failure is worth a line. */
   private readonly waitUntil = (work: Promise<unknown> | unknown) =>
-    void Promise.resolve(work).catch((err: unknown) => this.opts.yoga.logger.error(describe(err)));
+    void Promise.resolve(work).catch((err: unknown) => this.opts.yoga.logger.error(err));
 
   constructor(private readonly opts: FastPathOptions) {
     this.Request = opts.yoga.fetchAPI.Request;
@@ -90,7 +84,7 @@ export class FastPath {
 
   private async answer(req: IncomingMessage, res: ServerResponse, body: string, mediaType: RegularType) {
     const url = `http://${req.headers.host ?? 'localhost'}${req.url}`;
-    const params = plainParams(body) as GraphQLParams | null;
+    const params = plainParams(body);
     if (!params) {
       await this.handOver(
         req,
@@ -119,11 +113,8 @@ export class FastPath {
     const response = processRegularResult(result, yoga.fetchAPI, mediaType);
     await send(res, response, requestId(request));
     const seen = observer.answered(request, response.status, response.headers.get('content-type'));
-    if (seen?.operationType && this.opts.httpDuration)
-      this.opts.httpDuration.observe(
-        { method: 'POST', statusCode: response.status, operationType: seen.operationType },
-        (Date.now() - started) / 1000,
-      );
+    if (seen?.operationType)
+      this.opts.yogaMetrics.observeHttp('POST', response.status, seen.operationType, (Date.now() - started) / 1000);
   }
 
   /** Yoga answers a request whose body this path has read but does not take. */
@@ -133,7 +124,7 @@ export class FastPath {
 
   /** What is left when something here threw: a coded 500, never a stack. */
   private failed(req: IncomingMessage, res: ServerResponse, err: unknown) {
-    this.opts.yoga.logger.error(`fast path: ${describe(err)}`);
+    this.opts.yoga.logger.error('fast path:', err);
     if (res.headersSent) {
       res.destroy();
       return;
@@ -187,10 +178,6 @@ function isJsonType(header: string): boolean {
   return JSON_TYPES.some((type) => first === type || first.startsWith(`${type};`));
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-}
-
 function matches(type: string, asked: string): boolean {
   const [pre, suf] = type.split('/');
   const [askedPre, askedSuf] = asked.split('/');
@@ -198,7 +185,7 @@ function matches(type: string, asked: string): boolean {
 }
 
 /** The request's parameters when the body is exactly what yoga's JSON parser and parameter check let through. */
-function plainParams(body: string): Params | null {
+function plainParams(body: string): GraphQLParams | null {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -212,5 +199,5 @@ function plainParams(body: string): Params | null {
   if (typeof query !== 'string') return null;
   if (variables != null && (typeof variables !== 'object' || Array.isArray(variables))) return null;
   if (operationName != null && typeof operationName !== 'string') return null;
-  return params as unknown as Params;
+  return params as GraphQLParams;
 }

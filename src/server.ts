@@ -9,7 +9,6 @@ import type { AddressInfo } from 'node:net';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
-import type { Histogram } from 'prom-client';
 import type { Config } from './config.js';
 import type { TimEmulator } from './emulator/index.js';
 import { graphiqlOptions, offlineGraphiQLRenderer } from './graphiql.js';
@@ -129,6 +128,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     log: logger,
   });
   const requestTracing = useTracing(tracing.tracer, '/graphql');
+  const yogaMetrics = useYogaMetrics(metrics.registry);
   const observer = new RequestObserver({
     metrics,
     logger,
@@ -138,7 +138,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const plugins: Plugin[] = [
     useMetrics(observer),
     requestTracing.plugin,
-    useYogaMetrics(metrics.registry),
+    yogaMetrics.plugin,
     useCodedHttpErrors(),
     useRequestId(),
     useHealth({
@@ -197,7 +197,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
           maxBodyBytes: MAX_BODY_BYTES,
           auth,
           observer,
-          httpDuration: metrics.registry.getSingleMetric('graphql_yoga_http_duration') as Histogram | undefined,
+          yogaMetrics,
           corsOn: config.corsOrigins.length > 0,
         })
       : null;

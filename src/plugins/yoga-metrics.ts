@@ -29,7 +29,23 @@ function codeOf(error: unknown, phase: string): string {
  */
 const byOperationType = (params: { operationType?: string }) => ({ operationType: params.operationType as string });
 
-export function useYogaMetrics(registry: Registry): Plugin {
+/** `graphql_yoga_http_duration`'s labels, as the plugin fills them (operationName and url are off). */
+const httpLabels = (method: string, statusCode: number, operationType: string | undefined) => ({
+  method,
+  statusCode,
+  operationType: operationType || 'unknown',
+});
+
+export interface YogaMetrics {
+  plugin: Plugin;
+  /**
+   * Observes `graphql_yoga_http_duration` for a request the plugin's HTTP hooks did not see (the fast
+   * path's), as they would have: only once its document parsed.
+   */
+  observeHttp(method: string, statusCode: number, operationType: string, seconds: number): void;
+}
+
+export function useYogaMetrics(registry: Registry): YogaMetrics {
   // The plugin's standard metrics, named, described and labelled as it makes them; given as metric objects
   // only so that each observation builds its one label directly (the plugin filters every label set it builds).
   const phase = <P extends string>(name: string, help: string, phases: [P, ...P[]]) =>
@@ -39,26 +55,23 @@ export function useYogaMetrics(registry: Registry): Plugin {
       fillLabelsFn: byOperationType,
       phases,
     });
-  return usePrometheus({
+  const httpDuration = createHistogram({
+    registry,
+    histogram: {
+      name: 'graphql_yoga_http_duration',
+      help: 'Time spent on HTTP connection',
+      labelNames: ['operationType', 'method', 'statusCode'],
+    },
+    fillLabelsFn: (params, { request, response }) => httpLabels(request.method, response.status, params.operationType),
+    phases: ['request'] as ['request'],
+  });
+  const plugin = usePrometheus({
     registry,
     // Our own plugin serves /metrics, from the same registry.
     endpoint: false,
     labels: { operationName: false, path: false, url: false, fieldName: false, typeName: false, returnType: false },
     metrics: {
-      graphql_yoga_http_duration: createHistogram({
-        registry,
-        histogram: {
-          name: 'graphql_yoga_http_duration',
-          help: 'Time spent on HTTP connection',
-          labelNames: ['operationType', 'method', 'statusCode'],
-        },
-        fillLabelsFn: (params, { request, response }) => ({
-          method: request.method,
-          statusCode: response.status,
-          operationType: params.operationType || 'unknown',
-        }),
-        phases: ['request'],
-      }),
+      graphql_yoga_http_duration: httpDuration,
       graphql_envelop_request_duration: phase(
         'graphql_envelop_request_duration',
         'Time spent on running the GraphQL operation from parse to execute',
@@ -115,4 +128,9 @@ export function useYogaMetrics(registry: Registry): Plugin {
       graphql_envelop_phase_subscribe: false,
     },
   });
+  return {
+    plugin,
+    observeHttp: (method, statusCode, operationType, seconds) =>
+      httpDuration.histogram.observe(httpLabels(method, statusCode, operationType), seconds),
+  };
 }

@@ -32,6 +32,25 @@ afterAll(async () => {
   await emulator.close();
 });
 
+/** `npm start`'s gateway (from source) against the emulator, its stdout and stderr piped to the test. */
+function spawnGateway(port: number): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      TIM_SDKAPPID: String(SDKAPPID),
+      TIM_SECRET_KEY: secretKey,
+      TIM_BASE_URL: emulator.url,
+      AUTH_MODE: 'none',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
 /** Whether a fresh TCP connection to the port is accepted (true) or refused (false). */
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -59,21 +78,7 @@ describe('SIGTERM', () => {
     async () => {
       const port = await freePort();
       let output = '';
-      child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-        cwd: ROOT,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '',
-          TIM_SDKAPPID: String(SDKAPPID),
-          TIM_SECRET_KEY: secretKey,
-          TIM_BASE_URL: emulator.url,
-          AUTH_MODE: 'none',
-          HOST: '127.0.0.1',
-          PORT: String(port),
-          LOG_LEVEL: 'info',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      child = spawnGateway(port);
       child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
@@ -126,21 +131,7 @@ describe('SIGTERM', () => {
   it('exits 0 when the reader of its log has gone away (stdout a closed pipe)', { timeout: 60_000 }, async () => {
     const port = await freePort();
     let output = '';
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '',
-        TIM_SDKAPPID: String(SDKAPPID),
-        TIM_SECRET_KEY: secretKey,
-        TIM_BASE_URL: emulator.url,
-        AUTH_MODE: 'none',
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = spawnGateway(port);
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child!.once('exit', (code, signal) => resolve({ code, signal })),
