@@ -19,11 +19,12 @@ const HOST = /^(?:[\w.~!$&'()*+,;=-]*|\[[\da-fA-F:.]+\])(?::\d{1,5})?$/;
  * form (`GET http://host/graphql`), which an HTTP/1.1 server must accept, becomes its path.
  */
 export function admitRequest(req: IncomingMessage, res: ServerResponse): boolean {
-  const id = requestIdFrom(req.headers['x-request-id']);
+  // The id is made only for an answer given here: an admitted request gets its own where it is answered.
+  const id = () => requestIdFrom(req.headers['x-request-id']);
   const target = req.url ?? '/';
   if (target === '*' && req.method === 'OPTIONS') {
     // A question about the server as a whole: this is all it takes.
-    res.writeHead(204, { allow: 'GET, POST', 'x-request-id': id }).end();
+    res.writeHead(204, { allow: 'GET, POST', 'x-request-id': id() }).end();
     return false;
   }
   if (/^https?:\/\//i.test(target) && URL.canParse(target)) {
@@ -39,7 +40,7 @@ export function admitRequest(req: IncomingMessage, res: ServerResponse): boolean
   else if (!HOST.test(host) || !URL.canParse(`http://${host || 'localhost'}${req.url}`))
     problem = 'The Host header must be host[:port]';
   if (!problem) return true;
-  writeErrorResponse(res, 400, httpErrorBody(400, problem), { 'x-request-id': id });
+  writeErrorResponse(res, 400, httpErrorBody(400, problem), { 'x-request-id': id() });
   return false;
 }
 

@@ -10,7 +10,7 @@
  * query, and no more. Introspection has limits of its own (armor leaves
  * `__schema` out of depth and cost): GraphiQL's query is 21 levels deep, one
  * `__schema` field; a flood of aliased `__schema` trees, or a 51-level `ofType`
- * chain, is refused. Lists in arguments are bounded in list-bounds.ts.
+ * chain, is refused. Lists in arguments are bounded in list-bounds.ts, by listBoundsFor.
  */
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import {
@@ -24,7 +24,8 @@ import {
   type ValidationRule,
 } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
-import { useListBounds } from './list-bounds.js';
+import { foldPlugins, pluginsAddedBy } from './fold.js';
+import type { ListBounds } from './list-bounds.js';
 
 export const QUERY_LIMITS = {
   /** Depth of selection sets (introspection's `__schema` is not counted). */
@@ -57,8 +58,6 @@ export const MAX_BODY_BYTES = 256 * 1024;
 export interface LimitOptions {
   /** Answer `__schema` and `__type` (GRAPHQL_INTROSPECTION). */
   introspection: boolean;
-  /** MAX_IDS_PER_REQUEST: list arguments and the cost limit scale with it. */
-  maxIdsPerRequest: number;
 }
 
 export function useLimits(opts: LimitOptions): Plugin {
@@ -74,6 +73,18 @@ export function useLimits(opts: LimitOptions): Plugin {
     // With introspection on, the schema is public anyway; with it off, "Did you mean" would leak field names.
     blockFieldSuggestion: { enabled: !opts.introspection },
   });
+  // Armor's checks, ours beside them and the introspection rule are parse and validate hooks that pass on
+  // nearly every request: folded into one of each (fold.ts).
+  const checks = foldPlugins([
+    ...pluginsAddedBy(armor as Plugin),
+    // After armor: its token limit sets a parse function of its own, which this one wraps.
+    useNoStackOverflow(),
+    {
+      onValidate({ addValidationRule }) {
+        addValidationRule(opts.introspection ? IntrospectionLimits : NoSchemaIntrospectionCustomRule);
+      },
+    },
+  ]);
   return {
     onResponse({ response }) {
       // Yoga stops reading an oversized body; the rest would keep the connection busy until it times
@@ -81,21 +92,16 @@ export function useLimits(opts: LimitOptions): Plugin {
       if (response.status === 413) response.headers.set('connection', 'close');
     },
     onPluginInit({ addPlugin }) {
-      addPlugin(armor as Plugin);
-      // After armor: its token limit sets a parse function of its own, which this one wraps.
-      addPlugin(useNoStackOverflow());
-      addPlugin({
-        onValidate({ addValidationRule }) {
-          addValidationRule(opts.introspection ? IntrospectionLimits : NoSchemaIntrospectionCustomRule);
-        },
-      });
-      addPlugin(
-        useListBounds({
-          maxEntries: QUERY_LIMITS.listEntriesPerId * opts.maxIdsPerRequest,
-          maxCost: QUERY_LIMITS.costPerId * opts.maxIdsPerRequest,
-        }),
-      );
+      for (const plugin of checks) addPlugin(plugin);
     },
+  };
+}
+
+/** The list bounds MAX_IDS_PER_REQUEST sets (list-bounds.ts): checked before execution, ahead of authorisation. */
+export function listBoundsFor(maxIdsPerRequest: number): ListBounds {
+  return {
+    maxEntries: QUERY_LIMITS.listEntriesPerId * maxIdsPerRequest,
+    maxCost: QUERY_LIMITS.costPerId * maxIdsPerRequest,
   };
 }
 

@@ -193,7 +193,7 @@ export class LookupQueue<V> {
       }
     } catch (err) {
       this.opts.log.error({ err: String(err) }, 'upstream dispatcher failed');
-      this.settle(this.takeBatch(Infinity), new Map(), TimError.unavailable('upstream dispatcher failed'));
+      this.settle(this.takeBatch(Infinity), new Map(), () => TimError.unavailable('upstream dispatcher failed'));
     } finally {
       this.pumping = false;
       if (this.queue.size > 0) this.pump();
@@ -285,13 +285,17 @@ export class LookupQueue<V> {
       this.opts.log.error({ err: String(err) }, 'upstream lookup failed');
       results = new Map();
     }
-    this.settle(batch, results, TimError.unavailable('upstream lookup failed'));
+    this.settle(batch, results, () => TimError.unavailable('upstream lookup failed'));
   }
 
-  /** Answers every ticket of a batch with its account's result (`missing` for an account with none). */
-  private settle(batch: Batch<V>, results: ReadonlyMap<string, Lookup<V>>, missing: Error): void {
+  /**
+   * Answers every ticket of a batch with its account's result, or with the error `missing` makes for an
+   * account with none (made once, and only then: an error's stack trace is the dearest thing here).
+   */
+  private settle(batch: Batch<V>, results: ReadonlyMap<string, Lookup<V>>, missing: () => Error): void {
+    let error: Error | undefined;
     for (const [account, tickets] of batch) {
-      const r = results.get(account) ?? missing;
+      const r = results.get(account) ?? (error ??= missing());
       for (const t of tickets) this.answer(t, account, r);
     }
   }
