@@ -35,6 +35,11 @@ export interface Row {
   okBothLookupsPerS: number;
   /** Every command the emulator saw during the measure: calls/s and the most in any sliding second. */
   byCommand: Record<string, { callsPerS: number; peakInOneSecond: number }>;
+  /**
+   * ok req/s of every round this row ran, in order, when it ran more than one (`--rounds`): the row
+   * is the median round's, so one slow moment of a shared machine moves no ratio.
+   */
+  rounds?: number[];
   /** The scenario's background load (not counted above), when it has one. */
   background?: { reqPerS: number; okReqPerS: number; errors: Record<string, number> };
 }
@@ -75,6 +80,8 @@ export function table(rows: Row[]): string {
     'RSS MB',
     'CPU µs/req',
   ];
+  const rounds = rows.some((r) => r.rounds);
+  if (rounds) head.push('ok req/s of each round');
   const lines = rows.map((r) => [
     r.scenario,
     r.server,
@@ -90,8 +97,16 @@ export function table(rows: Row[]): string {
     describeErrors(r.errors),
     r.rssMb.map((mb) => mb.toFixed(0)).join(' + '),
     int(r.cpuUsPerReq),
+    ...(rounds ? [r.rounds ? r.rounds.map(int).join(', ') : '-'] : []),
   ]);
   return [head, head.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+/** The median round of one row's rounds (by ok lookups/s; the lower middle of an even count), with every round's ok req/s. */
+export function medianRound(rounds: Row[]): Row {
+  if (rounds.length === 1) return rounds[0]!;
+  const sorted = [...rounds].sort((a, b) => a.okLookupsPerS - b.okLookupsPerS);
+  return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, rounds: rounds.map((r) => r.okReqPerS) };
 }
 
 function describeErrors(errors: Record<string, number>): string {

@@ -6,7 +6,7 @@
  *
  *   npm run bench -- [--only free-hundred,single] [--duration 8] [--warmup 2]
  *                    [--request-timeout 2000] [--redis-url redis://127.0.0.1:6379] [--profile]
- *                    [--baseline <git rev>] [--soak [--soak-scenario single] [--soak-duration 300]]
+ *                    [--baseline <git rev>] [--rounds 3] [--soak [--soak-scenario single] [--soak-duration 300]]
  *
  * The Redis scenarios (issue 5) are skipped, with a note, when Redis does not answer.
  *
@@ -14,7 +14,10 @@
  * (BENCH_REFERENCE_DIR overrides where), installed in a temporary folder once
  * per lock file. `--baseline <rev>` builds the gateway at that revision (once
  * per commit, in a temporary folder) and runs the scenarios marked `baseline`
- * on it too. `--soak` runs one scenario for five minutes and compares heap and
+ * on it too. A scenario with the reference or a baseline runs all its rows in
+ * turn `--rounds` times (3) and reports each row's median round, with every
+ * round's ok req/s beside it: on a shared machine one row's 8 s can fall in a
+ * slow moment, and a ratio of two single rows moved by a tenth. `--soak` runs one scenario for five minutes and compares heap and
  * RSS at its start and end; it runs the other scenarios only when `--only`
  * names them.
  *
@@ -38,6 +41,7 @@ import {
   checks,
   comparisons,
   describeSoak,
+  medianRound,
   markdown,
   ratios,
   soakFlat,
@@ -71,12 +75,14 @@ const { values: args } = parseArgs({
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
     profile: { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
     soak: { type: 'boolean', default: false },
     'soak-scenario': { type: 'string', default: 'single' },
     'soak-duration': { type: 'string', default: '300' },
   },
 });
 const durationS = Number(args.duration);
+const rounds = Math.max(1, Math.floor(Number(args.rounds)) || 1);
 const warmupS = Number(args.warmup);
 const requestTimeoutMs = args['request-timeout'];
 const redisUrl = args['redis-url'];
@@ -117,15 +123,22 @@ try {
     const servers: Array<[Mode, Server]> = scenario.modes.map((mode) => [mode, 'gateway']);
     if (scenario.reference && referenceDir) servers.push(['on', 'reference']);
     if (scenario.baseline && baseline) servers.push(['on', `baseline ${baseline.commit}`]);
-    for (const [mode, server] of servers) {
-      console.log(
-        `running: ${scenario.name}, ${server}${server === 'reference' ? '' : `, coalescing ${mode}`} ` +
-          `(${warmupS} s warm-up, ${durationS} s measure)`,
-      );
-      rows.push(await measure(scenario, mode, server));
-      // Let the emulator's sliding window empty, so one run's calls never count against the next.
-      await sleep(1100);
+    // A scenario measured against another server runs its rows in turn, `rounds` times over, and keeps
+    // each row's median round: the ratio then compares the same moments of a machine shared with others.
+    const times = servers.length > scenario.modes.length ? rounds : 1;
+    const measured = servers.map((): Row[] => []);
+    for (let round = 1; round <= times; round++) {
+      for (const [i, [mode, server]] of servers.entries()) {
+        console.log(
+          `running: ${scenario.name}, ${server}${server === 'reference' ? '' : `, coalescing ${mode}`} ` +
+            `(${warmupS} s warm-up, ${durationS} s measure${times > 1 ? `, round ${round} of ${times}` : ''})`,
+        );
+        measured[i]!.push(await measure(scenario, mode, server));
+        // Let the emulator's sliding window empty, so one run's calls never count against the next.
+        await sleep(1100);
+      }
     }
+    rows.push(...measured.map(medianRound));
   }
   if (soakScenario) soaks.push(await soak(soakScenario));
 } finally {
@@ -156,7 +169,9 @@ const settings: Setting[] = [
   ...(baseline ? [{ name: 'baseline', value: `the gateway at ${baseline.commit} (--baseline ${args.baseline})` }] : []),
   {
     name: 'load',
-    value: `autocannon in the parent process, ${warmupS} s warm-up then ${durationS} s measured per row`,
+    value:
+      `autocannon in the parent process, ${warmupS} s warm-up then ${durationS} s measured per row; ` +
+      `rows compared with the reference or a baseline run in turn ${rounds} times, the median round kept`,
   },
   ...[...new Set(rows.map((r) => r.budget))].map((b) => ({ name: 'rate budget (/readyz)', value: b })),
 ];
