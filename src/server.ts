@@ -21,6 +21,7 @@ import { createAuth } from './plugins/auth.js';
 import { DEADLINE_MARGIN_MS, useDeadlineBackstop } from './plugins/deadline.js';
 import { useCodedHttpErrors, useInputErrorCodes } from './plugins/error-codes.js';
 import { useHealth } from './plugins/health.js';
+import { useDocumentCache } from './plugins/document-cache.js';
 import { foldPlugins } from './plugins/fold.js';
 import { listBoundsFor, MAX_BODY_BYTES, useBodySizeLimit, useLimits } from './plugins/limits.js';
 import { useListBounds } from './plugins/list-bounds.js';
@@ -155,7 +156,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     // A hash-only request gets its document here, before parsing: limits and auth see it like any other.
     persisted.plugin,
     useLimits({ introspection: config.introspection }),
-    // The execute hooks of these pass on nearly every request: run as one plugin's (plugins/fold.ts), in this order.
+    // The hooks of these pass on nearly every request: run as one plugin's (plugins/fold.ts), in this order.
     ...foldPlugins([
       useListBounds(listBoundsFor(config.maxIdsPerRequest)),
       auth.plugin,
@@ -164,6 +165,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       // Each document is compiled once to a function that runs its selection directly (graphql-jit),
       // instead of being walked field by field for every request: the most of a request's CPU.
       useGraphQlJit() as Plugin,
+      // Yoga's parser and validation cache, in its place: last, after every plugin that adds a rule.
+      useDocumentCache(),
     ]),
   ];
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
@@ -180,6 +183,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     maskedErrors: { isDev: false },
     cors: corsFor(config.corsOrigins),
     batching: false,
+    // plugins/document-cache.ts caches the same, without yoga's per-request key of every rule's name.
+    parserAndValidationCache: false,
     // No uploads: a multipart body is refused (415) rather than parsed.
     multipart: false,
     // useBodySizeLimit does yoga's check without its per-request stream pipeline.
