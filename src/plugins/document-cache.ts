@@ -7,9 +7,9 @@
  * This one keeps the same things: parsed documents and parse errors by their source (1,024 of
  * each, least recently used out), and validation results by schema and document (weakly, so a
  * result goes with its document). A result is reused only under the rules it was made with, told
- * by comparing their names one by one, which builds nothing. It takes yoga's place in the plugin
- * order (createYoga's `parserAndValidationCache: false`, this as the last plugin): after every
- * plugin that adds a rule.
+ * by comparing them one by one (the same function, or one of the same name: armor makes its rules
+ * anew for every request), which builds nothing. It takes yoga's place in the plugin order
+ * (createYoga's `parserAndValidationCache: false`, this last): after every plugin that adds a rule.
  */
 import type { DocumentNode, GraphQLSchema, ValidationRule } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
@@ -21,7 +21,9 @@ const MAX_DOCUMENTS = 1024;
 const MAX_RULE_SETS = 4;
 
 interface Validated {
-  rules: string[];
+  /** The rules the result was made under, and their names: armor adds a new function of the same name each time. */
+  rules: readonly ValidationRule[];
+  names: string[];
   result: readonly unknown[];
 }
 
@@ -51,27 +53,32 @@ export function useDocumentCache(): Plugin {
       let bySchema = validations.get(schema);
       if (!bySchema) validations.set(schema, (bySchema = new WeakMap()));
       const known = bySchema.get(documentAST);
-      const hit = known?.find((v) => sameRules(v.rules, rules));
+      const hit = known?.find((v) => sameRules(v, rules));
       if (hit) {
         setResult(hit.result as never);
         return;
       }
-      const names = (rules ?? []).map((rule: ValidationRule) => rule.name);
+      const made = [...(rules ?? [])];
+      const names = made.map((rule) => rule.name);
       const byDocument = bySchema;
       return ({ result }) => {
         if (result == null) return;
         const list = byDocument.get(documentAST) ?? [];
         if (list.length >= MAX_RULE_SETS) list.shift();
-        list.push({ rules: names, result });
+        list.push({ rules: made, names, result });
         byDocument.set(documentAST, list);
       };
     },
   };
 }
 
-function sameRules(names: readonly string[], rules: readonly ValidationRule[] | undefined): boolean {
+/** The same rules: the same functions (graphql's own rules), or functions of the same names (a rule made anew). */
+function sameRules(known: Validated, rules: readonly ValidationRule[] | undefined): boolean {
   const count = rules?.length ?? 0;
-  if (names.length !== count) return false;
-  for (let i = 0; i < count; i++) if (rules![i]!.name !== names[i]) return false;
+  if (known.names.length !== count) return false;
+  for (let i = 0; i < count; i++) {
+    const rule = rules![i]!;
+    if (rule !== known.rules[i] && rule.name !== known.names[i]) return false;
+  }
   return true;
 }

@@ -10,14 +10,21 @@ import { useDocumentCache } from '../../src/plugins/document-cache.js';
 
 const schema = buildSchema('type Query { hello: String }');
 
-/** graphql-js's parse and validate, counted, with an extra rule when `extraRule()` says so. */
-function gateway(extraRule: () => boolean = () => false) {
+/**
+ * graphql-js's parse and validate, counted, with an extra rule when `extraRule()` says so: the same
+ * function each time, or (`anew`) a new one of the same name, as armor adds its rules.
+ */
+function gateway(extraRule: () => boolean = () => false, { anew = false } = {}) {
   const counts = { parse: 0, validate: 0 };
-  const NoHello: ValidationRule = (context) => ({
-    Field(node) {
-      if (node.name.value === 'hello') context.reportError(new (class extends Error {})('no hello') as never);
-    },
-  });
+  const makeNoHello = (): ValidationRule =>
+    function NoHello(context) {
+      return {
+        Field(node) {
+          if (node.name.value === 'hello') context.reportError(new (class extends Error {})('no hello') as never);
+        },
+      };
+    };
+  const NoHello = makeNoHello();
   const plugins: Plugin[] = [
     {
       onEnveloped: ({ setSchema }) => setSchema(schema),
@@ -31,7 +38,7 @@ function gateway(extraRule: () => boolean = () => false) {
           counts.validate++;
           return validate(...args);
         });
-        if (extraRule()) addValidationRule(NoHello);
+        if (extraRule()) addValidationRule(anew ? makeNoHello() : NoHello);
       },
     },
     useDocumentCache(),
@@ -72,5 +79,12 @@ describe('useDocumentCache', () => {
     extra = true;
     expect(run('{ hello }')).toEqual(['no hello']);
     expect(counts.validate).toBe(2);
+  });
+
+  it('reuses a result under a rule made anew for each request, told by its name', () => {
+    const { run, counts } = gateway(() => true, { anew: true });
+    expect(run('{ hello }')).toEqual(['no hello']);
+    expect(run('{ hello }')).toEqual(['no hello']);
+    expect(counts.validate).toBe(1);
   });
 });
