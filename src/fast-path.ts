@@ -20,6 +20,7 @@ import { processRegularResult, type GraphQLParams, type YogaServerInstance } fro
 import type { Auth } from './plugins/auth.js';
 import type { RequestObserver } from './plugins/metrics.js';
 import { writeErrorResponse } from './plugins/error-codes.js';
+import { jsonObjectOf } from './json.js';
 import { requestId, requestIdFrom } from './plugins/request-id.js';
 import type { YogaMetrics } from './plugins/yoga-metrics.js';
 import type { GatewayContext } from './schema/context.js';
@@ -186,14 +187,8 @@ function matches(type: string, asked: string): boolean {
 
 /** The request's parameters when the body is exactly what yoga's JSON parser and parameter check let through. */
 function plainParams(body: string): GraphQLParams | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return null;
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
-  const params = parsed as Record<string, unknown>;
+  const params = jsonObjectOf(body);
+  if (!params) return null;
   for (const key in params) if (!PARAM_KEYS.has(key)) return null;
   const { query, variables, operationName } = params;
   if (typeof query !== 'string') return null;

@@ -23,7 +23,7 @@ import { useCodedHttpErrors, useInputErrorCodes } from './plugins/error-codes.js
 import { useHealth } from './plugins/health.js';
 import { useDocumentCache } from './plugins/document-cache.js';
 import { foldPlugins } from './plugins/fold.js';
-import { listBoundsFor, MAX_BODY_BYTES, useBodySizeLimit, useLimits } from './plugins/limits.js';
+import { limitPlugins, listBoundsFor, MAX_BODY_BYTES, useBodySizeLimit } from './plugins/limits.js';
 import { useListBounds } from './plugins/list-bounds.js';
 import { RequestObserver, useMetrics } from './plugins/metrics.js';
 import { LoadShedder } from './overload.js';
@@ -155,9 +155,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     useBodySizeLimit(MAX_BODY_BYTES),
     // A hash-only request gets its document here, before parsing: limits and auth see it like any other.
     persisted.plugin,
-    useLimits({ introspection: config.introspection }),
-    // The hooks of these pass on nearly every request: run as one plugin's (plugins/fold.ts), in this order.
+    // The parse, validate and execute hooks of these pass on nearly every request: run as one plugin's
+    // (plugins/fold.ts), in this order.
     ...foldPlugins([
+      ...limitPlugins({ introspection: config.introspection }),
       useListBounds(listBoundsFor(config.maxIdsPerRequest)),
       auth.plugin,
       useInputErrorCodes(),

@@ -18,11 +18,8 @@
 import type { Plugin } from 'graphql-yoga';
 
 type ParseHook = NonNullable<Plugin['onParse']>;
-type ParsePayload = Parameters<ParseHook>[0];
 type ValidateHook = NonNullable<Plugin['onValidate']>;
-type ValidatePayload = Parameters<ValidateHook>[0];
 type ExecuteHook = NonNullable<Plugin['onExecute']>;
-type ExecutePayload = Parameters<ExecuteHook>[0];
 type ExecuteHookResult = Exclude<Awaited<ReturnType<ExecuteHook>>, void>;
 type ExecuteDone = NonNullable<ExecuteHookResult['onExecuteDone']>;
 type ExecuteDoneResult = Exclude<Awaited<ReturnType<ExecuteDone>>, void>;
@@ -71,54 +68,37 @@ export function pluginsAddedBy(plugin: Plugin): Plugin[] {
 
 function foldParse(hooks: ParseHook[]): ParseHook {
   return (outer) => {
-    const payload: ParsePayload = {
-      ...outer,
-      setParseFn: (fn) => {
-        payload.parseFn = fn;
-        outer.setParseFn(fn);
-      },
-    };
-    const afters = callAll(hooks, payload);
-    return afters && ((outerAfter) => callAll(afters, withSetter(outerAfter, 'replaceParseResult')));
+    const afters = callAll(hooks, shared(outer, 'setParseFn', 'parseFn'));
+    return afters && ((outerAfter) => callAll(afters, shared(outerAfter, 'replaceParseResult', 'result')));
   };
 }
 
 function foldValidate(hooks: ValidateHook[]): ValidateHook {
   return (outer) => {
     const params = { ...outer.params };
-    const payload: ValidatePayload = {
-      ...outer,
+    const payload = shared(outer, 'setValidationFn', 'validateFn', {
       params,
       addValidationRule: (rule) => {
         // Envelop starts the rule list when the first rule is added to none; the next hooks see that list.
-        const shared = outer.params.rules !== undefined;
+        const listed = outer.params.rules !== undefined;
         outer.addValidationRule(rule);
-        if (!shared) (params.rules ??= []).push(rule);
+        if (!listed) (params.rules ??= []).push(rule);
       },
-      setValidationFn: (fn) => {
-        payload.validateFn = fn;
-        outer.setValidationFn(fn);
-      },
-    };
+    });
     const afters = callAll(hooks, payload);
-    return afters && ((outerAfter) => callAll(afters, withSetter(outerAfter, 'setResult')));
+    return afters && ((outerAfter) => callAll(afters, shared(outerAfter, 'setResult', 'result')));
   };
 }
 
 function foldExecute(hooks: ExecuteHook[]): ExecuteHook {
   return (outer) => {
     let stopped = false;
-    const payload: ExecutePayload = {
-      ...outer,
-      setExecuteFn: (fn) => {
-        payload.executeFn = fn;
-        outer.setExecuteFn(fn);
-      },
+    const payload = shared(outer, 'setExecuteFn', 'executeFn', {
       setResultAndStopExecution: (result) => {
         stopped = true;
         outer.setResultAndStopExecution(result);
       },
-    };
+    });
     let dones: ExecuteDone[] | undefined;
     for (let i = 0; i < hooks.length; i++) {
       const result = hooks[i]!(payload);
@@ -132,7 +112,7 @@ function foldExecute(hooks: ExecuteHook[]): ExecuteHook {
 
 function foldExecuteDone(dones: ExecuteDone[]): ExecuteDone {
   return (outer) => {
-    const payload = withSetter(outer, 'setResult');
+    const payload = shared(outer, 'setResult', 'result');
     let streams: ExecuteDoneResult[] | undefined;
     for (let i = 0; i < dones.length; i++) {
       const result = dones[i]!(payload);
@@ -145,7 +125,7 @@ function foldExecuteDone(dones: ExecuteDone[]): ExecuteDone {
     const ends = streams.flatMap((s) => (s.onEnd ? [s.onEnd] : []));
     return {
       onNext: async (next) => {
-        const nextPayload = withSetter(next, 'setResult');
+        const nextPayload = shared(next, 'setResult', 'result');
         for (const onNext of nexts) await onNext(nextPayload);
       },
       onEnd: () => {
@@ -166,16 +146,18 @@ function callAll<P, R>(hooks: ReadonlyArray<(payload: P) => R | void>, payload: 
 }
 
 /**
- * An after-hook's payload shared by the folded after-hooks: its setter `key` also changes the
- * payload's own `result`, so each hook sees the result as the one before it left it.
+ * One payload for all the folded hooks, as envelop's own with `extra` in it: its `setter` (a
+ * function or a result) also changes the payload's own `field`, so each hook sees what the hooks
+ * before it left.
  */
-function withSetter<P extends { result: unknown }, K extends keyof P>(outer: P, key: K): P {
-  const set = outer[key] as (result: P['result']) => void;
+function shared<P, S extends keyof P>(outer: P, setter: S, field: keyof P, extra?: Partial<P>): P {
+  const set = outer[setter] as (value: unknown) => void;
   const payload: P = {
     ...outer,
-    [key]: (result: P['result']) => {
-      payload.result = result;
-      set(result);
+    ...extra,
+    [setter]: (value: unknown) => {
+      payload[field] = value as P[keyof P];
+      set(value);
     },
   };
   return payload;

@@ -24,7 +24,7 @@ import {
   type ValidationRule,
 } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
-import { foldPlugins, pluginsAddedBy } from './fold.js';
+import { pluginsAddedBy } from './fold.js';
 import type { ListBounds } from './list-bounds.js';
 
 export const QUERY_LIMITS = {
@@ -60,7 +60,12 @@ export interface LimitOptions {
   introspection: boolean;
 }
 
-export function useLimits(opts: LimitOptions): Plugin {
+/**
+ * The limits, as plugins in the order they must run: armor's (taken apart into the plugins it adds), the
+ * stack-depth guard after them, the introspection rule. Their parse and validate hooks pass on nearly every
+ * request; the gateway runs them folded (fold.ts) with the hooks that follow them.
+ */
+export function limitPlugins(opts: LimitOptions): Plugin[] {
   // Report a broken limit as a validation error (HTTP 400, like any invalid document) instead of
   // throwing out of the validator; the max-tokens check runs in the parser and keeps throwing.
   const report = { propagateOnRejection: false, onReject: [reportTo] };
@@ -73,9 +78,14 @@ export function useLimits(opts: LimitOptions): Plugin {
     // With introspection on, the schema is public anyway; with it off, "Did you mean" would leak field names.
     blockFieldSuggestion: { enabled: !opts.introspection },
   });
-  // Armor's checks, ours beside them and the introspection rule are parse and validate hooks that pass on
-  // nearly every request: folded into one of each (fold.ts).
-  const checks = foldPlugins([
+  return [
+    {
+      onResponse({ response }) {
+        // Yoga stops reading an oversized body; the rest would keep the connection busy until it times
+        // out. Closing it after the 413 frees it now.
+        if (response.status === 413) response.headers.set('connection', 'close');
+      },
+    },
     ...pluginsAddedBy(armor as Plugin),
     // After armor: its token limit sets a parse function of its own, which this one wraps.
     useNoStackOverflow(),
@@ -84,17 +94,7 @@ export function useLimits(opts: LimitOptions): Plugin {
         addValidationRule(opts.introspection ? IntrospectionLimits : NoSchemaIntrospectionCustomRule);
       },
     },
-  ]);
-  return {
-    onResponse({ response }) {
-      // Yoga stops reading an oversized body; the rest would keep the connection busy until it times
-      // out. Closing it after the 413 frees it now.
-      if (response.status === 413) response.headers.set('connection', 'close');
-    },
-    onPluginInit({ addPlugin }) {
-      for (const plugin of checks) addPlugin(plugin);
-    },
-  };
+  ];
 }
 
 /** The list bounds MAX_IDS_PER_REQUEST sets (list-bounds.ts): checked before execution, ahead of authorisation. */

@@ -9,6 +9,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { randomInt } from 'node:crypto';
 import fetch from 'node-fetch';
+import { jsonObjectOf } from '../json.js';
 import { TimError } from './errors.js';
 import type { AdminSigner } from './usersig.js';
 import { accountsIn, type AnswerOf, type Command, type RequestOf } from './commands.js';
@@ -114,14 +115,8 @@ export class TimClient {
 }
 
 function parseAnswer(text: string): CommonAnswer | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof json !== 'object' || json === null) return null;
-  const a = json as Record<string, unknown>;
+  const a = jsonObjectOf(text);
+  if (!a) return null;
   if (a.ActionStatus !== 'OK' && a.ActionStatus !== 'FAIL') return null;
   if (typeof a.ErrorCode !== 'number') return null;
   return { ...a, ErrorInfo: typeof a.ErrorInfo === 'string' ? a.ErrorInfo : '' } as CommonAnswer;
