@@ -138,10 +138,20 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     graphqlEndpoint: '/graphql',
     traceIdOf: requestTracing.traceIdOf,
   });
-  const plugins: Plugin[] = [
+  const gatewayContext: Plugin<GatewayContext> = {
+    onContextBuilding: ({ context, extendContext }) =>
+      extendContext(
+        createContext(services, auth.callerOf(context.request), requestTracing.spanContextOf(context.request)),
+      ),
+  };
+  // Every plugin's context, parse, validate and execute hooks run as one plugin's (plugins/fold.ts), in this
+  // order: they pass on nearly every request, and envelop's per-hook walk cost more than they do.
+  const plugins: Plugin[] = foldPlugins([
+    // The gateway's context, as createYoga's `context` option would add it: before every other plugin's hooks.
+    gatewayContext as Plugin,
     useMetrics(observer),
     requestTracing.plugin,
-    yogaMetrics.plugin,
+    ...yogaMetrics.plugins,
     useCodedHttpErrors(),
     useRequestId(),
     useHealth({
@@ -155,25 +165,20 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     useBodySizeLimit(MAX_BODY_BYTES),
     // A hash-only request gets its document here, before parsing: limits and auth see it like any other.
     persisted.plugin,
-    // The parse, validate and execute hooks of these pass on nearly every request: run as one plugin's
-    // (plugins/fold.ts), in this order.
-    ...foldPlugins([
-      ...limitPlugins({ introspection: config.introspection }),
-      useListBounds(listBoundsFor(config.maxIdsPerRequest)),
-      auth.plugin,
-      useInputErrorCodes(),
-      useDeadlineBackstop(config.requestTimeoutMs + DEADLINE_MARGIN_MS),
-      // Each document is compiled once to a function that runs its selection directly (graphql-jit),
-      // instead of being walked field by field for every request: the most of a request's CPU.
-      useGraphQlJit() as Plugin,
-      // Yoga's parser and validation cache, in its place: last, after every plugin that adds a rule.
-      useDocumentCache(),
-    ]),
-  ];
+    ...limitPlugins({ introspection: config.introspection }),
+    useListBounds(listBoundsFor(config.maxIdsPerRequest)),
+    auth.plugin,
+    useInputErrorCodes(),
+    useDeadlineBackstop(config.requestTimeoutMs + DEADLINE_MARGIN_MS),
+    // Each document is compiled once to a function that runs its selection directly (graphql-jit),
+    // instead of being walked field by field for every request: the most of a request's CPU.
+    useGraphQlJit() as Plugin,
+    // Yoga's parser and validation cache, in its place: last, after every plugin that adds a rule.
+    useDocumentCache(),
+  ]);
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
     schema: config.federation ? subgraphSchema : schema,
     plugins,
-    context: ({ request }) => createContext(services, auth.callerOf(request), requestTracing.spanContextOf(request)),
     graphqlEndpoint: '/graphql',
     // Yoga's own health check answers an empty 200 to every URL that *ends with* this string (`/graphql?x=/health`
     // too), even while /readyz says 503. /healthz and /readyz are the gateway's; a parsed URL never ends with a raw

@@ -24,7 +24,7 @@ import {
   type ValidationRule,
 } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
-import { pluginsAddedBy } from './fold.js';
+import { takeApart } from './fold.js';
 import type { ListBounds } from './list-bounds.js';
 
 export const QUERY_LIMITS = {
@@ -86,7 +86,7 @@ export function limitPlugins(opts: LimitOptions): Plugin[] {
         if (response.status === 413) response.headers.set('connection', 'close');
       },
     },
-    ...pluginsAddedBy(armor as Plugin),
+    ...takeApart(armor as Plugin),
     // After armor: its token limit sets a parse function of its own, which this one wraps.
     useNoStackOverflow(),
     {

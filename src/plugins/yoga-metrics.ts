@@ -12,6 +12,7 @@
 import { usePrometheus, createCounter, createHistogram } from '@graphql-yoga/plugin-prometheus';
 import type { Plugin } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
+import { takeApart } from './fold.js';
 import { PLAIN_CODE } from './metrics.js';
 
 /** Yoga gives parse and validation errors their codes only later, as it answers. */
@@ -37,7 +38,11 @@ const httpLabels = (method: string, statusCode: number, operationType: string | 
 });
 
 export interface YogaMetrics {
-  plugin: Plugin;
+  /**
+   * Yoga's Prometheus plugin taken apart (plugins/fold.ts): its own hooks, then envelop's Prometheus
+   * plugin that it adds, so that the gateway can fold their phase hooks with its own.
+   */
+  plugins: Plugin[];
   /**
    * Observes `graphql_yoga_http_duration` for a request the plugin's HTTP hooks did not see (the fast
    * path's), as they would have: only once its document parsed.
@@ -65,7 +70,7 @@ export function useYogaMetrics(registry: Registry): YogaMetrics {
     fillLabelsFn: (params, { request, response }) => httpLabels(request.method, response.status, params.operationType),
     phases: ['request'] as ['request'],
   });
-  const plugin = usePrometheus({
+  const plugin: Plugin = usePrometheus({
     registry,
     // Our own plugin serves /metrics, from the same registry.
     endpoint: false,
@@ -129,7 +134,7 @@ export function useYogaMetrics(registry: Registry): YogaMetrics {
     },
   });
   return {
-    plugin,
+    plugins: takeApart(plugin),
     observeHttp: (method, statusCode, operationType, seconds) =>
       httpDuration.histogram.observe(httpLabels(method, statusCode, operationType), seconds),
   };

@@ -16,7 +16,7 @@ import {
 } from 'graphql';
 import { envelop, type Plugin } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
-import { foldPlugins, pluginsAddedBy } from '../../src/plugins/fold.js';
+import { foldPlugins, takeApart } from '../../src/plugins/fold.js';
 
 const schema = buildSchema('type Query { hello: String, other: Int }');
 const rootValue = { hello: 'world', other: 1 };
@@ -137,7 +137,7 @@ describe('foldPlugins', () => {
   });
 
   it('refuses what it cannot take apart, and a hook that returns a promise', async () => {
-    expect(() => foldPlugins([{ onPluginInit: () => {} }])).toThrow(/onPluginInit/);
+    expect(() => foldPlugins([{ onEnveloped: () => {} }])).toThrow(/onEnveloped/);
     const [folded] = foldPlugins([{ onExecute: async () => {} }]);
     const { parse, execute } = envelop({
       plugins: [engine, folded!],
@@ -147,8 +147,66 @@ describe('foldPlugins', () => {
     );
   });
 
+  it('folds context hooks: each sees the context the ones before it extended, and a break skips the rest', async () => {
+    const contextOf = async (make: (log: string[]) => Plugin[]) => {
+      const log: string[] = [];
+      const { contextFactory } = envelop({
+        plugins: [engine, ...make(log), { onContextBuilding: () => void log.push('after the fold') }],
+      })({ start: true });
+      const context = await contextFactory();
+      return { log, context };
+    };
+    const extending = (name: string, log: string[], opts: { stop?: boolean } = {}): Plugin => ({
+      onContextBuilding({ context, extendContext, breakContextBuilding }) {
+        log.push(`${name} sees ${Object.keys(context).sort().join(',')}`);
+        extendContext({ [name]: true });
+        if (opts.stop) breakContextBuilding();
+        return ({ context: built }) => void log.push(`${name} done sees ${Object.keys(built).sort().join(',')}`);
+      },
+    });
+    const make = (log: string[]) => [extending('a', log), extending('b', log)];
+    const unfolded = await contextOf(make);
+    expect(await contextOf((log) => foldPlugins(make(log)))).toEqual(unfolded);
+    expect(unfolded.log).toEqual([
+      'a sees start',
+      'b sees a,start',
+      'after the fold',
+      'a done sees a,b,start',
+      'b done sees a,b,start',
+    ]);
+    const stopping = (log: string[]) => [extending('a', log, { stop: true }), extending('b', log)];
+    const stopped = await contextOf(stopping);
+    expect(await contextOf((log) => foldPlugins(stopping(log)))).toEqual(stopped);
+    expect(stopped.log).toEqual(['a sees start']);
+  });
+
+  it('keeps onPluginInit after the fold for what may sit anywhere; a plugin it adds is refused at start', async () => {
+    const seen: unknown[] = [];
+    const handler = ({ error }: { error: unknown }) => void seen.push(error);
+    const plugins = foldPlugins([
+      { onPluginInit: ({ registerContextErrorHandler }) => registerContextErrorHandler(handler) },
+      {
+        onContextBuilding: () => {
+          throw new Error('no context');
+        },
+      },
+    ]);
+    const { contextFactory } = envelop({ plugins: [engine, ...plugins] })({});
+    await expect(async () => contextFactory()).rejects.toThrow('no context');
+    expect(seen).toEqual([new Error('no context')]);
+    const adding = foldPlugins([{ onPluginInit: ({ addPlugin }) => addPlugin({}), onParse: () => {} }]);
+    expect(() => envelop({ plugins: [engine, ...adding] })).toThrow(/adds a plugin/);
+  });
+
+  it("takes a plugin apart into its own hooks and the plugins it adds, in envelop's order", () => {
+    const onRequest = () => {};
+    const added: Plugin = { onParse: () => {} };
+    expect(takeApart({ onRequest, onPluginInit: ({ addPlugin }) => addPlugin(added) })).toEqual([{ onRequest }, added]);
+    expect(() => takeApart({ onRequest })).toThrow(/adds no plugins/);
+  });
+
   it('takes graphql-armor apart into the plugins it adds, which fold', async () => {
-    const armor = pluginsAddedBy(EnvelopArmorPlugin({ maxAliases: { n: 1 } }) as Plugin);
+    const armor = takeApart(EnvelopArmorPlugin({ maxAliases: { n: 1 } }) as Plugin);
     expect(armor.length).toBeGreaterThanOrEqual(5);
     const errorsOf = (plugins: Plugin[], source: string) => {
       const { parse, validate } = envelop({
