@@ -7,7 +7,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { useGraphQlJit } from '@envelop/graphql-jit';
-import { createYoga, type Plugin } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { TimEmulator } from './emulator/index.js';
@@ -73,6 +73,8 @@ export interface Gateway {
   server: Server;
   /** The path that answers plain POSTs without yoga's HTTP pipeline; null when it is off. */
   fastPath: FastPath | null;
+  /** The yoga server behind both paths (its final plugin list is what a request's phases run through). */
+  yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
   /** Stops taking requests, finishes those in flight, then releases everything. */
   close(): Promise<void>;
 }
@@ -291,6 +293,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     emulator,
     server,
     fastPath: fast,
+    yoga,
     close,
   };
 }

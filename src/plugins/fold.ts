@@ -35,6 +35,14 @@ const FOLDED = ['onContextBuilding', 'onParse', 'onValidate', 'onExecute'] as co
 /** Hooks that change how envelop is put together: a plugin with one cannot be taken apart. */
 const UNFOLDABLE = ['onEnveloped', 'onSchemaChange', 'instrumentation'] as const;
 
+/** The plugins foldPlugins made, so that a check of yoga's final list can tell them apart from the rest. */
+const folds = new WeakSet<Plugin>();
+
+/** True for the one plugin foldPlugins made to run the phase hooks of the plugins it was given. */
+export function isFold(plugin: Plugin): boolean {
+  return folds.has(plugin);
+}
+
 export function foldPlugins(plugins: readonly Plugin[]): Plugin[] {
   for (const [i, plugin] of plugins.entries())
     for (const hook of UNFOLDABLE)
@@ -44,6 +52,7 @@ export function foldPlugins(plugins: readonly Plugin[]): Plugin[] {
   const validate = plugins.flatMap((p) => (p.onValidate ? [p.onValidate] : []));
   const execute = plugins.flatMap((p) => (p.onExecute ? [p.onExecute] : []));
   const folded: Plugin = {};
+  folds.add(folded);
   if (context.length > 0) folded.onContextBuilding = foldContext(context);
   if (parse.length > 0) folded.onParse = foldParse(parse);
   if (validate.length > 0) folded.onValidate = foldValidate(validate);
