@@ -5,7 +5,8 @@
  *   DataLoader per request), copied to a temporary folder and installed there
  *   with `npm ci`, once per lock file (kept in os.tmpdir() across runs);
  * - a baseline: this gateway as built at a git revision (`--baseline <rev>`),
- *   exported with `git archive`, installed and built once per commit.
+ *   exported with `git archive`, installed and built once per commit;
+ * - the floor: bench/floor.mjs, a bare node:http server (what the machine leaves to any server).
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -92,8 +93,8 @@ export async function buildBaseline(repoRoot: string, rev: string): Promise<{ di
   return { distUrl: pathToFileURL(join(dir, 'dist/')).href, commit: commit.slice(0, 12) };
 }
 
-/** naive.mjs in its own process, on a free port, with the gateway's variable names. */
-export class ReferenceProcess {
+/** A plain server script of the bench's (naive.mjs, floor.mjs) in its own process, on a free port, with the gateway's variable names. */
+export class ScriptProcess {
   private peak = 0;
   private readonly sampler: NodeJS.Timeout;
 
@@ -109,21 +110,21 @@ export class ReferenceProcess {
     return this.child.pid!;
   }
 
-  static async start(dir: string, env: Record<string, string>): Promise<ReferenceProcess> {
+  static async start(dir: string, env: Record<string, string>, script = 'naive.mjs'): Promise<ScriptProcess> {
     const port = await freePort();
-    const child = spawn(process.execPath, ['naive.mjs'], {
+    const child = spawn(process.execPath, [script], {
       cwd: dir,
       env: { PATH: process.env.PATH ?? '', ...env, PORT: String(port), HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     await new Promise<void>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`the reference exited with ${code} before it listened`)));
+      child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before it listened`)));
       child.stdout!.on('data', (chunk: Buffer) => {
         if (chunk.toString().includes('listening')) resolve();
       });
     });
     child.stdout!.resume();
-    return new ReferenceProcess(child, `http://127.0.0.1:${port}`);
+    return new ScriptProcess(child, `http://127.0.0.1:${port}`);
   }
 
   private cpuAtReset = 0;

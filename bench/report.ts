@@ -1,8 +1,11 @@
 /** The bench's results: one row per scenario and mode, printed as a markdown table and checked against the issues' targets. */
 import type { Mode } from './scenarios.js';
 
-/** Who served a row: this checkout's gateway, the reference (naive.mjs), or the gateway at a baseline commit. */
-export type Server = 'gateway' | 'reference' | `baseline ${string}`;
+/**
+ * Who served a row: this checkout's gateway, the reference (naive.mjs), the gateway at a baseline commit,
+ * or the floor (floor.mjs, a bare node:http server).
+ */
+export type Server = 'gateway' | 'reference' | 'floor' | `baseline ${string}`;
 
 export interface Row {
   key: string;
@@ -85,7 +88,7 @@ export function table(rows: Row[]): string {
   const lines = rows.map((r) => [
     r.scenario,
     r.server,
-    r.server === 'reference' ? '-' : r.mode,
+    r.server === 'reference' || r.server === 'floor' ? '-' : r.mode,
     int(r.reqPerS),
     int(r.okReqPerS),
     int(r.okLookupsPerS),
@@ -128,7 +131,7 @@ export function ratios(rows: Row[]): string[] {
   return out;
 }
 
-/** Gateway / reference and gateway / baseline, for every scenario that ran on either. */
+/** Gateway / reference, gateway / baseline and gateway / floor, for every scenario that ran on any of them. */
 export function comparisons(rows: Row[]): string[] {
   const out: string[] = [];
   for (const other of rows.filter((r) => r.server !== 'gateway')) {
@@ -217,9 +220,15 @@ export function checks(allRows: Row[]): Check[] {
   ] as const) {
     const on = row(key, 'on');
     if (!on) continue;
+    // The floor's rate says how much of the absolute target this machine and load generator leave to any server.
+    const floor = allRows.find((r) => r.key === key && r.server === 'floor');
     out.push({
       target: `${what}: >= 8,000 ok lookups/s`,
-      measured: `${int(on.okLookupsPerS)} ok lookups/s, ${((on.okLookupsPerS / UPSTREAM_LOOKUPS_PER_SECOND) * 100).toFixed(0)}% of the 10,000 limit`,
+      measured:
+        `${int(on.okLookupsPerS)} ok lookups/s, ${((on.okLookupsPerS / UPSTREAM_LOOKUPS_PER_SECOND) * 100).toFixed(0)}% of the 10,000 limit` +
+        (floor
+          ? `; the floor (a bare node:http server) answered ${int(floor.okReqPerS)} req/s here, the gateway ${ratio(on.okReqPerS, floor.okReqPerS, 2)} of it`
+          : ''),
       met: on.okLookupsPerS >= 8000,
     });
     const base = allRows.find((r) => r.key === key && r.server.startsWith('baseline'));
@@ -324,7 +333,7 @@ export function markdown(opts: {
   const mixed = opts.rows.filter((r) => r.background || Object.keys(r.byCommand).length > 1);
   if (mixed.length > 0) parts.push('', '## Calls by command', '', mixed.map((r) => `- ${describeMixed(r)}`).join('\n'));
   if (opts.comparisons.length > 0)
-    parts.push('', '## Gateway / reference and baseline', '', opts.comparisons.map((r) => `- ${r}`).join('\n'));
+    parts.push('', '## Gateway / reference, baseline and floor', '', opts.comparisons.map((r) => `- ${r}`).join('\n'));
   if (opts.ratios.length > 0) parts.push('', '## Coalescing on / off', '', opts.ratios.map((r) => `- ${r}`).join('\n'));
   if (opts.soak.length > 0) parts.push('', '## Soak', '', opts.soak.map((s) => `- ${describeSoak(s)}`).join('\n'));
   if (opts.checks.length > 0) {

@@ -35,7 +35,7 @@ import { runLoad } from './load.js';
 import { ServingProcess } from './processes.js';
 import { describeProfile, summarizeProfile } from './profile.js';
 import type { MemorySummary } from './protocol.js';
-import { buildBaseline, installReference, referenceSource, ReferenceProcess } from './reference.js';
+import { buildBaseline, installReference, referenceSource, ScriptProcess } from './reference.js';
 import { mostInWindow } from '../src/emulator/index.js';
 import {
   checks,
@@ -57,6 +57,7 @@ import { USER_COUNT } from './users.js';
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const UPSTREAM_LATENCY_MS = 20;
 const UPSTREAM_MAX_CALLS_PER_SECOND = 100;
 /** The emulator's limit for "no upstream limit": more calls than any run can make in a second. */
@@ -123,6 +124,7 @@ try {
     const servers: Array<[Mode, Server]> = scenario.modes.map((mode) => [mode, 'gateway']);
     if (scenario.reference && referenceDir) servers.push(['on', 'reference']);
     if (scenario.baseline && baseline) servers.push(['on', `baseline ${baseline.commit}`]);
+    if (scenario.floor) servers.push(['on', 'floor']);
     // A scenario measured against another server runs its rows in turn, `rounds` times over, and keeps
     // each row's median round: the ratio then compares the same moments of a machine shared with others.
     const times = servers.length > scenario.modes.length ? rounds : 1;
@@ -130,7 +132,7 @@ try {
     for (let round = 1; round <= times; round++) {
       for (const [i, [mode, server]] of servers.entries()) {
         console.log(
-          `running: ${scenario.name}, ${server}${server === 'reference' ? '' : `, coalescing ${mode}`} ` +
+          `running: ${scenario.name}, ${server}${server === 'reference' || server === 'floor' ? '' : `, coalescing ${mode}`} ` +
             `(${warmupS} s warm-up, ${durationS} s measure${times > 1 ? `, round ${round} of ${times}` : ''})`,
         );
         measured[i]!.push(await measure(scenario, mode, server));
@@ -244,19 +246,23 @@ async function serve(
   label: string,
   nodeFlags: string[],
 ): Promise<Served> {
-  if (server === 'reference') {
-    const reference = await ReferenceProcess.start(referenceDir!, {
+  if (server === 'reference' || server === 'floor') {
+    const env = {
       TIM_SDKAPPID: String(SDKAPPID),
       TIM_SECRET_KEY: secretKey,
       TIM_ADMIN_IDENTIFIER: 'administrator',
       TIM_BASE_URL: emulator.url,
-    });
+    };
+    const plain =
+      server === 'reference'
+        ? await ScriptProcess.start(referenceDir!, env)
+        : await ScriptProcess.start(BENCH_DIR, env, 'floor.mjs');
     return {
-      urls: [reference.url],
-      reset: async () => reference.reset(),
-      memory: async () => [reference.memory()],
+      urls: [plain.url],
+      reset: async () => plain.reset(),
+      memory: async () => [plain.memory()],
       departures: async () => null,
-      stop: () => reference.stop(),
+      stop: () => plain.stop(),
     };
   }
   const env: Record<string, string> = {
@@ -313,7 +319,12 @@ async function measure(scenario: Scenario, mode: Mode, server: Server): Promise<
       varies: scenario.varies,
       headers: scenario.headers,
     };
-    const budget = server === 'reference' ? 'none (the reference has no budget)' : await budgetOf(urls[0]!);
+    const budget =
+      server === 'reference'
+        ? 'none (the reference has no budget)'
+        : server === 'floor'
+          ? 'none (the floor has no upstream)'
+          : await budgetOf(urls[0]!);
     if (warmupS > 0) await runLoad({ ...spec, durationS: warmupS });
     await Promise.all([emulator.ask({ ask: 'reset' }), served.reset()]);
     // A background load (its requests are not counted in the row) runs beside the measured one, started together.

@@ -42,6 +42,8 @@ export interface Scenario {
   reference?: boolean;
   /** Also run the same load (coalescing on) on the gateway built at `--baseline <rev>`. */
   baseline?: boolean;
+  /** Also run the same load on the floor (bench/floor.mjs): what the machine leaves to any server. */
+  floor?: boolean;
 }
 
 /** The gateways' budget when the upstream has no limit: the most the config accepts. */
@@ -131,6 +133,7 @@ export const SCENARIOS: Scenario[] = [
     body: singleUserBody,
     varies: true,
     baseline: true,
+    floor: true,
   },
   {
     // What a production gateway does (AUTH_MODE=jwt is its default): every request carries a bearer token.
