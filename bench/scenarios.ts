@@ -210,6 +210,18 @@ export const SCENARIOS: Scenario[] = [
     needsRedis: true,
   },
   {
+    // The 400-connection single-user load on two gateway processes sharing one budget: the second core.
+    key: 'redis-single-wide',
+    name: 'single user, random ids, 2 gateways + Redis, 2x200 conns',
+    connections: 400,
+    gateways: 2,
+    modes: ['on'],
+    body: singleUserBody,
+    varies: true,
+    env: { GATEWAY_REPLICAS: '2' },
+    needsRedis: true,
+  },
+  {
     key: 'redis-hot-1',
     name: `hot set (${HOT_IDS_PER_REQUEST} of ${HOT_SET_SIZE} ids), 1 gateway + Redis cache, 50 conns`,
     connections: 50,
