@@ -9,16 +9,17 @@
  * parse and validation caches, armor's limits, authorisation, list bounds, graphql-jit, error
  * masking, the phase metrics), the answer is yoga's own `processRegularResult`, and every hook
  * of ours that works at the HTTP level is called here by name: the caller's token (auth), the
- * request id, the request's metrics and log line, yoga's `graphql_yoga_http_duration`.
- * Anything else (GET, another content type or Accept, a body with `extensions` or other keys,
- * batching, JSON that does not parse, a cross-origin request when CORS is on, tracing) goes to
- * yoga whole, with the body already read handed over as it came.
+ * request id, the request's metrics and log line, its span (tracing), yoga's
+ * `graphql_yoga_http_duration`. Anything else (GET, another content type or Accept, a body with
+ * `extensions` or other keys, batching, JSON that does not parse, a cross-origin request when
+ * CORS is on) goes to yoga whole, with the body already read handed over as it came.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ExecutionResult } from 'graphql';
 import { processRegularResult, type GraphQLParams, type YogaServerInstance } from 'graphql-yoga';
 import type { Auth } from './plugins/auth.js';
 import type { RequestObserver } from './plugins/metrics.js';
+import type { RequestTracing } from './plugins/tracing.js';
 import { writeErrorResponse } from './plugins/error-codes.js';
 import { jsonObjectOf } from './json.js';
 import { requestId, requestIdFrom } from './plugins/request-id.js';
@@ -35,6 +36,8 @@ export interface FastPathOptions {
   yogaMetrics: YogaMetrics;
   /** With CORS_ORIGINS set, a request with an Origin is yoga's: it answers the CORS headers. */
   corsOn: boolean;
+  /** The request's span (off: no-ops), started, given its outcome and ended as the tracing plugin's HTTP hooks do. */
+  tracing: RequestTracing;
 }
 
 /** The media types yoga answers plain results in, in the order its result processor tries them. */
@@ -97,25 +100,34 @@ export class FastPath {
     this.answered++;
     const started = Date.now();
     const request = new this.Request(url, { method: 'POST', headers: req.headers as HeadersInit });
-    const { yoga, auth, observer } = this.opts;
+    const { yoga, auth, observer, tracing } = this.opts;
     observer.started(request);
-    let result: ExecutionResult;
+    tracing.started(request);
+    // The span ends with the answer, or as a 500 when something here threw (failed() then answers it).
+    let status = 500;
     try {
-      await auth.authenticate(request);
-      observer.named(request, params.operationName);
-      // What yoga's node adapter and its handler put in a request's context.
-      const context = { req, res, waitUntil: this.waitUntil, request, params };
-      result = (await yoga.handleParams({ request, context, params })) as ExecutionResult;
-    } catch (err) {
-      // Only the token check throws (UNAUTHENTICATED); yoga answers what it throws as this.
-      result = { errors: [err as never] };
+      let result: ExecutionResult;
+      try {
+        await auth.authenticate(request);
+        observer.named(request, params.operationName);
+        // What yoga's node adapter and its handler put in a request's context.
+        const context = { req, res, waitUntil: this.waitUntil, request, params };
+        result = (await yoga.handleParams({ request, context, params })) as ExecutionResult;
+      } catch (err) {
+        // Only the token check throws (UNAUTHENTICATED); yoga answers what it throws as this.
+        result = { errors: [err as never] };
+      }
+      observer.resulted(request, result);
+      tracing.resulted(request, result);
+      const response = processRegularResult(result, yoga.fetchAPI, mediaType);
+      await send(res, response, requestId(request));
+      status = response.status;
+      const seen = observer.answered(request, response.status, response.headers.get('content-type'));
+      if (seen?.operationType)
+        this.opts.yogaMetrics.observeHttp('POST', response.status, seen.operationType, (Date.now() - started) / 1000);
+    } finally {
+      tracing.answered(request, status);
     }
-    observer.resulted(request, result);
-    const response = processRegularResult(result, yoga.fetchAPI, mediaType);
-    await send(res, response, requestId(request));
-    const seen = observer.answered(request, response.status, response.headers.get('content-type'));
-    if (seen?.operationType)
-      this.opts.yogaMetrics.observeHttp('POST', response.status, seen.operationType, (Date.now() - started) / 1000);
   }
 
   /** Yoga answers a request whose body this path has read but does not take. */

@@ -207,9 +207,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     },
   });
 
-  // With tracing on, every request goes through yoga, whose hooks start and end its span.
   const fast =
-    (opts.fastPath ?? true) && !tracing.tracer
+    (opts.fastPath ?? true)
       ? new FastPath({
           yoga,
           graphqlEndpoint: '/graphql',
@@ -218,6 +217,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
           observer,
           yogaMetrics,
           corsOn: config.corsOrigins.length > 0,
+          tracing: requestTracing,
         })
       : null;
   const allowedHosts = config.allowedHosts === 'any' ? 'any' : new Set(config.allowedHosts);

@@ -14,6 +14,14 @@ import { outcomeOf } from './metrics.js';
 
 export interface RequestTracing {
   plugin: Plugin;
+  /**
+   * The plugin's HTTP-level hooks by name, for the fast path (src/fast-path.ts), which answers plain
+   * POSTs without yoga's hooks: the span starts with the request, takes its outcome with the result,
+   * and ends with the answer. Each does nothing when tracing is off.
+   */
+  started(request: Request): void;
+  resulted(request: Request, result: unknown): void;
+  answered(request: Request, status: number): void;
   /** The request's span, for its upstream lookups; undefined when tracing is off. */
   spanContextOf(request: Request): SpanContext | undefined;
   /** The request's trace id, for its log line. */
@@ -30,15 +38,41 @@ const PLAIN_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,99}$/;
 
 export function useTracing(tracer: Tracer | null, graphqlEndpoint: string): RequestTracing {
   const spans = new WeakMap<Request, Span>();
-  const off: RequestTracing = { plugin: {}, spanContextOf: () => undefined, traceIdOf: () => undefined };
+  const nothing = () => {};
+  const off: RequestTracing = {
+    plugin: {},
+    started: nothing,
+    resulted: nothing,
+    answered: nothing,
+    spanContextOf: () => undefined,
+    traceIdOf: () => undefined,
+  };
   if (!tracer) return off;
   const propagator = new W3CTraceContextPropagator();
+
+  const started = (request: Request) => {
+    const parent = propagator.extract(ROOT_CONTEXT, request.headers, headerGetter);
+    spans.set(request, tracer.startSpan('graphql', { kind: SpanKind.SERVER }, parent));
+  };
+  const resulted = (request: Request, result: unknown) => {
+    const span = spans.get(request);
+    if (!span) return;
+    const outcome = outcomeOf(result);
+    span.setAttribute('graphql.outcome', outcome);
+    if (outcome !== 'ok') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+  };
+  const answered = (request: Request, status: number) => {
+    const span = spans.get(request);
+    if (!span) return;
+    span.setAttribute('http.response.status_code', status);
+    if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end();
+  };
 
   const plugin: Plugin = {
     onRequest({ request, url }) {
       if (url.pathname !== graphqlEndpoint || request.method === 'OPTIONS') return;
-      const parent = propagator.extract(ROOT_CONTEXT, request.headers, headerGetter);
-      spans.set(request, tracer.startSpan('graphql', { kind: SpanKind.SERVER }, parent));
+      started(request);
     },
     onExecute({ args }) {
       const request = (args.contextValue as { request?: Request }).request;
@@ -55,22 +89,17 @@ export function useTracing(tracer: Tracer | null, graphqlEndpoint: string): Requ
       }
     },
     onResultProcess({ request, result }) {
-      const span = spans.get(request);
-      if (!span) return;
-      const outcome = outcomeOf(result);
-      span.setAttribute('graphql.outcome', outcome);
-      if (outcome !== 'ok') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+      resulted(request, result);
     },
     onResponse({ request, response }) {
-      const span = spans.get(request);
-      if (!span) return;
-      span.setAttribute('http.response.status_code', response.status);
-      if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-      span.end();
+      answered(request, response.status);
     },
   };
   return {
     plugin,
+    started,
+    resulted,
+    answered,
     spanContextOf: (request) => spans.get(request)?.spanContext(),
     traceIdOf: (request) => spans.get(request)?.spanContext().traceId,
   };

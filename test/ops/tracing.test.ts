@@ -46,6 +46,16 @@ const attr = (span: OtlpSpan, key: string): string | number | undefined => {
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';
 const USERS = 'query Users($ids: [ID!]!) { users(ids: $ids) { id tags } }';
+/** Operations sent through both paths: one that succeeds, one that fails validation, one that does not parse. */
+const SAME = [
+  'query Same { user(id: "u10") { id tags } }',
+  'query Bad { user(id: "u10") { nope } }',
+  'query Broken { user(id: ',
+];
+/** Trace ids (31 hex digits, the case's index appended) of the same operations through each path. */
+const FAST_TRACE = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+const YOGA_TRACE = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+let fastAnswered = 0;
 
 beforeAll(async () => {
   receiver = createServer((req, res) => {
@@ -90,6 +100,20 @@ beforeAll(async () => {
   // 4. A retried call: two attempts, the first with TIM's ErrorCode.
   rig.emulator.injectFault({ errorCode: 91000 }, { count: 1 });
   expect((await rig.query('query Retried { user(id: "u250") { tags } }')).errors).toBeUndefined();
+
+  // 5. The same operations through the fast path (a plain POST) and through yoga's own path (a GET), each in a
+  // trace of its own: their spans must come out alike.
+  const before = rig.gateway.fastPath!.answered;
+  for (const [i, query] of SAME.entries()) {
+    // graphql-response+json: a document that fails is answered 400, so the status attribute tells them apart.
+    const accept = 'application/graphql-response+json';
+    await rig.query(query, undefined, { accept, traceparent: `00-${FAST_TRACE}${i}-${PARENT_ID}-01` });
+    const url = `${rig.url}/graphql?query=${encodeURIComponent(query)}`;
+    await fetch(url, {
+      headers: { accept, traceparent: `00-${YOGA_TRACE}${i}-${PARENT_ID}-01` },
+    });
+  }
+  fastAnswered = rig.gateway.fastPath!.answered - before;
 
   // Closing the gateway shuts its tracer provider down, which sends what is buffered.
   await rig.close();
@@ -167,6 +191,21 @@ describe('OpenTelemetry traces', () => {
       [1, 91000],
       [2, undefined],
     ]);
+  });
+
+  it("gives a request the fast path answers the same span as yoga's own path would", () => {
+    expect(fastAnswered).toBe(SAME.length);
+    const shape = (traceId: string) => {
+      const found = spans.filter((s) => s.traceId === traceId && s.parentSpanId === PARENT_ID);
+      expect(found).toHaveLength(1);
+      const { name, kind, status, attributes } = found[0] as OtlpSpan & { kind?: number; status?: unknown };
+      return { name, kind, status, attributes: [...(attributes ?? [])].sort((x, y) => x.key.localeCompare(y.key)) };
+    };
+    for (const i of SAME.keys()) {
+      const fast = shape(`${FAST_TRACE}${i}`);
+      expect(fast.attributes.map((a) => a.key)).toContain('http.response.status_code');
+      expect(fast).toEqual(shape(`${YOGA_TRACE}${i}`));
+    }
   });
 
   it('puts the trace id in the request log line', () => {
