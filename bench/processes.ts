@@ -44,6 +44,17 @@ function serveScript(): Promise<string> {
 
 type Ask = Question extends infer Q ? (Q extends { id: number } ? Omit<Q, 'id'> : never) : never;
 
+/**
+ * The node flags the gateway built at `distUrl` is started with, as its scripts start it (src/runtime.ts's
+ * NODE_FLAGS; none for a build from before it had them).
+ */
+export async function gatewayFlags(distUrl = DIST_URL): Promise<string[]> {
+  const runtime = (await import(new URL('runtime.js', distUrl).href).catch(() => null)) as {
+    NODE_FLAGS?: readonly string[];
+  } | null;
+  return [...(runtime?.NODE_FLAGS ?? [])];
+}
+
 export class ServingProcess {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();

@@ -32,7 +32,7 @@ import { cpus, loadavg, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runLoad } from './load.js';
-import { ServingProcess } from './processes.js';
+import { gatewayFlags, ServingProcess } from './processes.js';
 import { describeProfile, summarizeProfile } from './profile.js';
 import type { MemorySummary } from './protocol.js';
 import { buildBaseline, installReference, referenceSource, ScriptProcess } from './reference.js';
@@ -279,11 +279,13 @@ async function serve(
     ...scenario.env,
   };
   const distUrl = server === 'gateway' ? undefined : baseline!.distUrl;
+  // Each gateway starts as its own scripts start it (this build's and a baseline's may differ).
+  const flags = [...(await gatewayFlags(distUrl)), ...nodeFlags];
   const gateways = await Promise.all(
     Array.from({ length: scenario.gateways }, (_, i) =>
       ServingProcess.start(
         { role: 'gateway', env, coalesce: mode === 'on', logFile: `${RESULTS}logs/${label}-${i + 1}.log` },
-        args.profile ? [...nodeFlags, '--cpu-prof', `--cpu-prof-dir=${profileDir}/${label}-${i + 1}`] : nodeFlags,
+        args.profile ? [...flags, '--cpu-prof', `--cpu-prof-dir=${profileDir}/${label}-${i + 1}`] : flags,
         distUrl,
       ),
     ),

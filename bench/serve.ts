@@ -88,7 +88,8 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
     compiled<typeof ServerModule>('server'),
     import('pino'),
   ]);
-  // The heap set up as `npm start` sets it; a baseline build from before src/runtime.ts has none to set.
+  // The heap set up as `npm start` sets it (its node flags came with the fork, bench/processes.ts's gatewayFlags);
+  // a baseline build from before src/runtime.ts has none to set.
   const runtime = await compiled<typeof RuntimeModule>('runtime').catch(() => null);
   runtime?.tuneHeap();
   const config = loadConfig(start.env);
