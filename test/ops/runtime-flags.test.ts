@@ -19,7 +19,9 @@ describe('node flags', () => {
     for (const name of ['start', 'start:prod']) expect(scripts[name]).toBe(`node ${NODE_FLAGS.join(' ')} dist/main.js`);
   });
 
-  it("are what the bench starts this build's gateways with", async () => {
-    expect(await gatewayFlags()).toEqual([...NODE_FLAGS]);
+  it("are what the bench starts a build's gateways with, and none for a build without them", async () => {
+    // The sources stand in for this checkout's dist/, which a clean clone has not built yet.
+    expect(await gatewayFlags(new URL('../../src/', import.meta.url).href)).toEqual([...NODE_FLAGS]);
+    expect(await gatewayFlags(new URL('../', import.meta.url).href)).toEqual([]);
   });
 });
