@@ -7,6 +7,10 @@ import type { Mode } from './scenarios.js';
  */
 export type Server = 'gateway' | 'reference' | 'floor' | `baseline ${string}`;
 
+/** The reference and the floor: plain server scripts, with no coalescing mode, budget or gateway build. */
+export const isPlainServer = (server: Server): server is 'reference' | 'floor' =>
+  server === 'reference' || server === 'floor';
+
 export interface Row {
   key: string;
   scenario: string;
@@ -88,7 +92,7 @@ export function table(rows: Row[]): string {
   const lines = rows.map((r) => [
     r.scenario,
     r.server,
-    r.server === 'reference' || r.server === 'floor' ? '-' : r.mode,
+    isPlainServer(r.server) ? '-' : r.mode,
     int(r.reqPerS),
     int(r.okReqPerS),
     int(r.okLookupsPerS),

@@ -44,6 +44,7 @@ import {
   medianRound,
   markdown,
   ratios,
+  isPlainServer,
   soakFlat,
   table,
   type Row,
@@ -132,7 +133,7 @@ try {
     for (let round = 1; round <= times; round++) {
       for (const [i, [mode, server]] of servers.entries()) {
         console.log(
-          `running: ${scenario.name}, ${server}${server === 'reference' || server === 'floor' ? '' : `, coalescing ${mode}`} ` +
+          `running: ${scenario.name}, ${server}${isPlainServer(server) ? '' : `, coalescing ${mode}`} ` +
             `(${warmupS} s warm-up, ${durationS} s measure${times > 1 ? `, round ${round} of ${times}` : ''})`,
         );
         measured[i]!.push(await measure(scenario, mode, server));
@@ -246,7 +247,7 @@ async function serve(
   label: string,
   nodeFlags: string[],
 ): Promise<Served> {
-  if (server === 'reference' || server === 'floor') {
+  if (isPlainServer(server)) {
     const env = {
       TIM_SDKAPPID: String(SDKAPPID),
       TIM_SECRET_KEY: secretKey,
@@ -321,12 +322,7 @@ async function measure(scenario: Scenario, mode: Mode, server: Server): Promise<
       varies: scenario.varies,
       headers: scenario.headers,
     };
-    const budget =
-      server === 'reference'
-        ? 'none (the reference has no budget)'
-        : server === 'floor'
-          ? 'none (the floor has no upstream)'
-          : await budgetOf(urls[0]!);
+    const budget = isPlainServer(server) ? `none (the ${server} has no budget)` : await budgetOf(urls[0]!);
     if (warmupS > 0) await runLoad({ ...spec, durationS: warmupS });
     await Promise.all([emulator.ask({ ask: 'reset' }), served.reset()]);
     // A background load (its requests are not counted in the row) runs beside the measured one, started together.

@@ -31,7 +31,8 @@ type ExecuteHookResult = Exclude<Awaited<ReturnType<ExecuteHook>>, void>;
 type ExecuteDone = NonNullable<ExecuteHookResult['onExecuteDone']>;
 type ExecuteDoneResult = Exclude<Awaited<ReturnType<ExecuteDone>>, void>;
 
-const FOLDED = ['onContextBuilding', 'onParse', 'onValidate', 'onExecute'] as const;
+/** The phase hooks foldPlugins folds (a plugin's others stay in a plugin of their own). */
+export const FOLDED = ['onContextBuilding', 'onParse', 'onValidate', 'onExecute'] as const;
 /** Hooks that change how envelop is put together: a plugin with one cannot be taken apart. */
 const UNFOLDABLE = ['onEnveloped', 'onSchemaChange', 'instrumentation'] as const;
 

@@ -19,6 +19,8 @@ interface OtlpSpan {
   spanId: string;
   parentSpanId?: string;
   name: string;
+  kind?: number;
+  status?: { code?: number; message?: string };
   attributes?: Array<{ key: string; value: OtlpValue }>;
   links?: Array<{ traceId: string; spanId: string }>;
 }
@@ -198,7 +200,7 @@ describe('OpenTelemetry traces', () => {
     const shape = (traceId: string) => {
       const found = spans.filter((s) => s.traceId === traceId && s.parentSpanId === PARENT_ID);
       expect(found).toHaveLength(1);
-      const { name, kind, status, attributes } = found[0] as OtlpSpan & { kind?: number; status?: unknown };
+      const { name, kind, status, attributes } = found[0]!;
       return { name, kind, status, attributes: [...(attributes ?? [])].sort((x, y) => x.key.localeCompare(y.key)) };
     };
     for (const i of SAME.keys()) {

@@ -7,14 +7,12 @@
  */
 import { createYoga, type Plugin } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isFold } from '../../src/plugins/fold.js';
+import { FOLDED, isFold } from '../../src/plugins/fold.js';
 import { schema } from '../../src/schema/index.js';
 import { startRig, type TestRig } from '../helpers/gateway.js';
 
-const PHASE_HOOKS = ['onContextBuilding', 'onParse', 'onValidate', 'onExecute'] as const;
-
 /** Which phase hooks a plugin has, as a short signature ("onParse+onExecute"); '' for none. */
-const phasesOf = (plugin: Plugin) => PHASE_HOOKS.filter((hook) => typeof plugin[hook] === 'function').join('+');
+const phasesOf = (plugin: Plugin) => FOLDED.filter((hook) => typeof plugin[hook] === 'function').join('+');
 const pluginsOf = (yoga: unknown) => (yoga as { plugins: Array<Plugin | false | null | undefined> }).plugins;
 const withPhases = (plugins: ReturnType<typeof pluginsOf>) =>
   plugins.filter((p): p is Plugin => !!p && phasesOf(p) !== '');
