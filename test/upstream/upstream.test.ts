@@ -85,6 +85,8 @@ async function setup(
     emulator?: Partial<EmulatorOptions>;
     coalesce?: boolean;
     signerClock?: () => number;
+    /** The budget under the counting one; SlidingWindowBudget.paced(limit) by default. */
+    budget?: SlidingWindowBudget;
   } = {},
 ): Promise<Setup> {
   const secretKey = randomBytes(16).toString('hex');
@@ -102,7 +104,7 @@ async function setup(
     signer,
     timeoutMs: opts.timeoutMs ?? 5000,
   });
-  const budget = new CountingBudget(SlidingWindowBudget.paced(opts.limit ?? 100));
+  const budget = new CountingBudget(opts.budget ?? SlidingWindowBudget.paced(opts.limit ?? 100));
   const upstream = new Upstream({
     client,
     budgets: sharedBudget(budget),
@@ -191,6 +193,56 @@ describe('coalescing', () => {
     expect(gets(emulator)).toHaveLength(5);
     expect(budget.granted).toBe(5);
     expect(budget.ended).toBe(5);
+  });
+});
+
+describe('pacing under load', () => {
+  // A budget of 20 calls a second that never paces: any spacing of the calls is the queue's own.
+  // The queue paces once it made 10 calls (half its budget) in the last second: one per 50 ms.
+  const PACE_MS = 1000 / 20;
+  async function busy() {
+    const set = await setup({ budget: new SlidingWindowBudget(20) });
+    const started = Date.now();
+    for (let i = 0; i < 10; i++) expect(await set.upstream.tags.get([`a${i}`], Date.now() + 5000)).toEqual([tagsOf(i)]);
+    // Under light load each lookup left at once: ten round trips to a local emulator, no waiting.
+    expect(Date.now() - started).toBeLessThan(10 * PACE_MS);
+    expect(gets(set.emulator)).toHaveLength(10);
+    return set;
+  }
+
+  it('makes a call that is not full wait one pace after the last, gathering what comes meanwhile', async () => {
+    const { emulator, upstream } = await busy();
+    const deadline = Date.now() + 5000;
+    const first = upstream.tags.get(['a20'], deadline);
+    await sleep(15);
+    const second = upstream.tags.get(['a21'], deadline);
+    await sleep(15);
+    const third = upstream.tags.get(['a22', 'a20'], deadline);
+    expect(await Promise.all([first, second, third])).toEqual([[tagsOf(20)], [tagsOf(21)], [tagsOf(22), tagsOf(20)]]);
+    const calls = gets(emulator);
+    expect(calls).toHaveLength(11);
+    expect(calls[10]!.accounts.sort()).toEqual(['a20', 'a21', 'a22']);
+    expect(calls[10]!.at - calls[9]!.at).toBeGreaterThanOrEqual(PACE_MS - 5);
+  });
+
+  it('sends a full call at once, and the rest at the next pace', async () => {
+    const { emulator, upstream } = await busy();
+    const deadline = Date.now() + 5000;
+    const waiting = upstream.tags.get(['a200'], deadline);
+    await sleep(5);
+    const sentFull = Date.now();
+    const full = upstream.tags.get(ids(100, 100), deadline);
+    const [one, hundred] = await Promise.all([waiting, full]);
+    expect(one).toEqual([tagsOf(200)]);
+    expect(hundred).toEqual(ids(100, 100).map((a) => tagsOf(Number(a.slice(1)))));
+    const [fullCall, rest] = gets(emulator).slice(10);
+    // The head waited for a fuller call; once the queue held 100 accounts, it left with them at once.
+    expect(fullCall!.accounts).toHaveLength(100);
+    expect(fullCall!.accounts).toContain('a200');
+    expect(fullCall!.at - sentFull).toBeLessThan(PACE_MS / 2);
+    expect(rest!.accounts).toEqual(['a199']);
+    expect(rest!.at - fullCall!.at).toBeGreaterThanOrEqual(PACE_MS - 5);
+    expect(gets(emulator)).toHaveLength(12);
   });
 });
 
