@@ -14,6 +14,8 @@ export interface GatewayStart {
   env: Record<string, string>;
   coalesce: boolean;
   logFile: string;
+  /** Serve single-user lookups straight from the gateway's upstream layer, with no GraphQL (serve.ts's startCeiling). */
+  ceiling?: boolean;
 }
 
 /** What is started, and where the compiled gateway (dist/) is, as a file URL ending in `/`. */

@@ -3,9 +3,10 @@ import type { Mode } from './scenarios.js';
 
 /**
  * Who served a row: this checkout's gateway, the reference (naive.mjs), the gateway at a baseline commit,
- * or the floor (floor.mjs, a bare node:http server).
+ * the floor (floor.mjs, a bare node:http server), or the ceiling (this build's upstream layer behind a
+ * bare node:http server, bench/serve.ts's startCeiling).
  */
-export type Server = 'gateway' | 'reference' | 'floor' | `baseline ${string}`;
+export type Server = 'gateway' | 'reference' | 'floor' | 'ceiling' | `baseline ${string}`;
 
 /** The reference and the floor: plain server scripts, with no coalescing mode, budget or gateway build. */
 export const isPlainServer = (server: Server): server is 'reference' | 'floor' =>
@@ -226,12 +227,16 @@ export function checks(allRows: Row[]): Check[] {
     if (!on) continue;
     // The floor's rate says how much of the absolute target this machine and load generator leave to any server.
     const floor = allRows.find((r) => r.key === key && r.server === 'floor');
+    const ceiling = allRows.find((r) => r.key === key && r.server === 'ceiling');
     out.push({
       target: `${what}: >= 8,000 ok lookups/s`,
       measured:
         `${int(on.okLookupsPerS)} ok lookups/s, ${((on.okLookupsPerS / UPSTREAM_LOOKUPS_PER_SECOND) * 100).toFixed(0)}% of the 10,000 limit` +
         (floor
           ? `; the floor (a bare node:http server) answered ${int(floor.okReqPerS)} req/s here, the gateway ${ratio(on.okReqPerS, floor.okReqPerS, 2)} of it`
+          : '') +
+        (ceiling
+          ? `; the ceiling (the gateway's upstream layer with no GraphQL) ${int(ceiling.okLookupsPerS)} ok lookups/s, the gateway ${ratio(on.okLookupsPerS, ceiling.okLookupsPerS, 2)} of it`
           : ''),
       met: on.okLookupsPerS >= 8000,
     });

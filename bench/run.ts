@@ -126,6 +126,7 @@ try {
     if (scenario.reference && referenceDir) servers.push(['on', 'reference']);
     if (scenario.baseline && baseline) servers.push(['on', `baseline ${baseline.commit}`]);
     if (scenario.floor) servers.push(['on', 'floor']);
+    if (scenario.ceiling) servers.push(['on', 'ceiling']);
     // A scenario measured against another server runs its rows in turn, `rounds` times over, and keeps
     // each row's median round: the ratio then compares the same moments of a machine shared with others.
     const times = servers.length > scenario.modes.length ? rounds : 1;
@@ -279,13 +280,19 @@ async function serve(
     ...(scenario.needsRedis ? { REDIS_URL: redisUrl } : {}),
     ...scenario.env,
   };
-  const distUrl = server === 'gateway' ? undefined : baseline!.distUrl;
+  const distUrl = server === 'gateway' || server === 'ceiling' ? undefined : baseline!.distUrl;
   // Each gateway starts as its own scripts start it (this build's and a baseline's may differ).
   const flags = [...(await gatewayFlags(distUrl)), ...nodeFlags];
   const gateways = await Promise.all(
     Array.from({ length: scenario.gateways }, (_, i) =>
       ServingProcess.start(
-        { role: 'gateway', env, coalesce: mode === 'on', logFile: `${RESULTS}logs/${label}-${i + 1}.log` },
+        {
+          role: 'gateway',
+          env,
+          coalesce: mode === 'on',
+          logFile: `${RESULTS}logs/${label}-${i + 1}.log`,
+          ceiling: server === 'ceiling',
+        },
         args.profile ? [...flags, '--cpu-prof', `--cpu-prof-dir=${profileDir}/${label}-${i + 1}`] : flags,
         distUrl,
       ),

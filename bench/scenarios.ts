@@ -44,6 +44,8 @@ export interface Scenario {
   baseline?: boolean;
   /** Also run the same load on the floor (bench/floor.mjs): what the machine leaves to any server. */
   floor?: boolean;
+  /** Also run the same single-user load on the ceiling (this build's upstream layer with no GraphQL, bench/serve.ts). */
+  ceiling?: boolean;
 }
 
 /** The gateways' budget when the upstream has no limit: the most the config accepts. */
@@ -134,6 +136,7 @@ export const SCENARIOS: Scenario[] = [
     varies: true,
     baseline: true,
     floor: true,
+    ceiling: true,
   },
   {
     // What a production gateway does (AUTH_MODE=jwt is its default): every request carries a bearer token.

@@ -8,6 +8,8 @@
  * The parent forks this file with an IPC channel, sends one StartMessage, gets
  * a Ready with the URL, then asks Questions (see protocol.ts) until 'stop'.
  */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type * as EmulatorModule from '../src/emulator/index.js';
 import type * as LoggerModule from '../src/logger.js';
@@ -97,6 +99,7 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
     destination: pino.default.destination({ dest: start.logFile, sync: false, mkdir: true, append: false }),
   });
   const gateway = await server.startGateway(config, { logger, coalesce: start.coalesce });
+  const url = start.ceiling ? await startCeiling(gateway) : gateway.url;
   // When each call left, on the clock the emulator stamps arrivals with: comparing the two
   // tells bunching by the gateway's pacing from bunching on the way (event-loop lag, the network).
   let departures: number[] = [];
@@ -104,7 +107,7 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
     if (call.command === 'im_get_tag') departures.push(performance.timeOrigin + performance.now() - call.durationMs);
   });
   return {
-    url: gateway.url,
+    url,
     async answer(q) {
       switch (q.ask) {
         case 'reset':
@@ -127,6 +130,52 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
       }
     },
   };
+}
+
+/**
+ * The ceiling: the gateway's own upstream layer (its lookup queue, budget and TIM client, as the
+ * gateway built them) behind a bare node:http handler that answers a single-user lookup with no
+ * GraphQL at all. Under the same load it reaches what the scheduler and the upstream's round trip
+ * leave to any GraphQL layer over this upstream; the gateway's share of it is what GraphQL and the
+ * gateway's checks cost. Anything but a POST (the bench's /readyz) goes to the gateway itself.
+ */
+async function startCeiling(gateway: ServerModule.Gateway): Promise<string> {
+  const { upstream } = gateway.services;
+  const timeoutMs = gateway.config.requestTimeoutMs;
+  const ceiling = createServer((req, res) => {
+    if (req.method !== 'POST') return void gateway.server.emit('request', req, res);
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => lookUp(Buffer.concat(chunks).toString(), res).catch(() => res.destroy()));
+  });
+  async function lookUp(body: string, res: ServerResponse<IncomingMessage>) {
+    const id = String((JSON.parse(body) as { variables?: { id?: unknown } }).variables?.id);
+    const [tags] = await upstream.tags.get([id], Date.now() + timeoutMs);
+    const answer =
+      tags instanceof Error
+        ? {
+            errors: [
+              {
+                message: tags.message,
+                extensions: { code: tags.name === 'RateLimitedError' ? 'RATE_LIMITED' : 'UPSTREAM' },
+              },
+            ],
+          }
+        : { data: { user: { id, tags } } };
+    const text = JSON.stringify(answer);
+    res.writeHead(200, {
+      'content-type': 'application/graphql-response+json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  }
+  await new Promise<void>((resolve) => ceiling.listen(0, '127.0.0.1', resolve));
+  const closeGateway = gateway.close.bind(gateway);
+  gateway.close = async () => {
+    await new Promise((resolve) => ceiling.close(resolve));
+    await closeGateway();
+  };
+  return `http://127.0.0.1:${(ceiling.address() as AddressInfo).port}`;
 }
 
 /** The highest RSS seen, sampled often enough to catch a queue's peak. */
