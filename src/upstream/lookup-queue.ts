@@ -16,15 +16,16 @@
  * its deadline passed while it waited), or, once sent, it is given up at the
  * deadline whatever the upstream is doing.
  *
- * Under load the queue paces itself. Once its calls over the last second
- * reach half its budget, a call that would not be full waits until one pace
- * interval (a second over the limit) after the call before it, gathering the
- * lookups that come meanwhile; a full one goes as soon as it has its slot.
- * Without this, the budget's burst allowance and the way slots free (a window
- * after each call ends, in the pattern the calls ended in) let calls leave in
- * clumps: a call of 100 and, a millisecond later, one of the 9 left over, then
- * a long wait. The budget was spent on small calls and every lookup waited
- * longer. Under light load nothing waits: a lookup leaves at once.
+ * Near the budget's limit the queue paces itself. Once its calls over the
+ * last second reach nine tenths of its budget, a call that would not be full
+ * waits until one pace interval (a second over the limit) after the call
+ * before it, gathering the lookups that come meanwhile; a full one goes as
+ * soon as it has its slot. Without this, the budget's burst allowance and the
+ * way slots free (a window after each call ends, in the pattern the calls
+ * ended in) let calls leave in clumps: a call of 100 and, a millisecond later,
+ * one of the 9 left over, then a long wait. The budget was spent on small
+ * calls and every lookup waited longer. Below that share nothing waits: while
+ * slots are plentiful, waiting would only add latency.
  */
 import type { Logger } from 'pino';
 import type { LookupCommand } from '../tim/commands.js';
@@ -78,7 +79,7 @@ type Batch<V> = Map<string, Array<Ticket<V>>>;
 type Late<V> = readonly [Ticket<V>, string];
 
 /** The share of its budget the queue's calls of the last second must reach before calls that are not full are paced. */
-const BUSY_SHARE = 0.5;
+const BUSY_SHARE = 0.9;
 
 export class LookupQueue<V> {
   private readonly queue: Batch<V> = new Map();
