@@ -158,6 +158,12 @@ export class AttemptLoop {
     return this.opts.budgets.forCommand(command).limit;
   }
 
+  /** Calls per second of `command`'s budget this process can count on as its own (RateBudget.share). */
+  shareOf(command: Command): number {
+    const budget = this.opts.budgets.forCommand(command);
+    return budget.share ?? budget.limit;
+  }
+
   /** Why a call due by `deadline` fails before it is queued: no time left for one, or the upstream is known down. */
   refusal(deadline: number): Error | null {
     if (Date.now() + MIN_CALL_MS >= deadline) return new RateLimitedError();

@@ -39,6 +39,11 @@ export interface RateBudget {
   acquireSlot(deadline: number): Promise<BudgetSlot | null>;
   /** Calls per second this budget grants now (it may fall back to a local share). */
   readonly limit: number;
+  /**
+   * Calls per second this process can count on as its own: where a fleet shares the limit, its share
+   * (TIM_MAX_QPS / GATEWAY_REPLICAS); absent, the whole limit. The lookup queue paces itself by it.
+   */
+  readonly share?: number;
   /** Where the budget is kept, for /readyz and the logs. */
   describe(): string;
   close?(): Promise<void>;

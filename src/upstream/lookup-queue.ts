@@ -17,10 +17,11 @@
  * deadline whatever the upstream is doing.
  *
  * Near the budget's limit the queue paces itself. Once its calls over the
- * last second reach nine tenths of its budget, a call that would not be full
- * waits until one pace interval (a second over the limit) after the call
- * before it, gathering the lookups that come meanwhile; a full one goes as
- * soon as it has its slot. Without this, the budget's burst allowance and the
+ * last second reach nine tenths of its budget (of this process's share of it
+ * where a fleet shares one: TIM_MAX_QPS / GATEWAY_REPLICAS), a call that
+ * would not be full waits until one pace interval (a second over that) after
+ * the call before it, gathering the lookups that come meanwhile; a full one
+ * goes as soon as it has its slot. Without this, the budget's burst allowance and the
  * way slots free (a window after each call ends, in the pattern the calls
  * ended in) let calls leave in clumps: a call of 100 and, a millisecond later,
  * one of the 9 left over, then a long wait. The budget was spent on small
@@ -78,7 +79,7 @@ type Batch<V> = Map<string, Array<Ticket<V>>>;
 /** One account of one request that is out of time. */
 type Late<V> = readonly [Ticket<V>, string];
 
-/** The share of its budget the queue's calls of the last second must reach before calls that are not full are paced. */
+/** The part of its budget the queue's calls of the last second must reach before calls that are not full are paced. */
 const BUSY_SHARE = 0.9;
 
 export class LookupQueue<V> {
@@ -234,9 +235,9 @@ export class LookupQueue<V> {
     const now = Date.now();
     const { sentAt } = this;
     while (sentAt.length > 0 && sentAt[0]! <= now - WINDOW_MS) sentAt.shift();
-    const limit = this.opts.attempts.limitOf(this.opts.command);
-    if (sentAt.length === 0 || sentAt.length < limit * BUSY_SHARE) return null;
-    const until = Math.min(sentAt[sentAt.length - 1]! + WINDOW_MS / limit, due - MIN_CALL_MS);
+    const share = this.opts.attempts.shareOf(this.opts.command);
+    if (sentAt.length === 0 || sentAt.length < share * BUSY_SHARE) return null;
+    const until = Math.min(sentAt[sentAt.length - 1]! + WINDOW_MS / share, due - MIN_CALL_MS);
     return until > now ? until : null;
   }
 

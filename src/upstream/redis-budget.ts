@@ -162,6 +162,11 @@ export class RedisRateBudget implements RateBudget {
     return this.link.problem ? this.fallback.limit : this.opts.limit;
   }
 
+  /** This process's share of the fleet's limit, as the fallback grants it. */
+  get share(): number {
+    return this.fallback.limit;
+  }
+
   acquireSlot(deadline: number): Promise<BudgetSlot | null> {
     return this.take(deadline);
   }

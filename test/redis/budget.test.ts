@@ -171,9 +171,10 @@ describe('RedisRateBudget against a real Redis', () => {
     expect(Date.now() - asked).toBeLessThan(4000);
   });
 
-  it('reports itself as shared while Redis answers', async () => {
+  it("reports itself as shared while Redis answers, with this process's share for the lookup queue's pace", async () => {
     const b = await budget({ sdkappid: uniqueSdkappid(), limit: 100, replicas: 3 });
     expect(b.limit).toBe(100);
+    expect(b.share).toBe(33);
     expect(b.describe()).toMatch(/^redis \(100 calls per second/);
   });
 });

@@ -39,7 +39,11 @@ class CountingBudget implements RateBudget {
   granted = 0;
   ended = 0;
   unused = 0;
-  constructor(readonly inner: SlidingWindowBudget) {}
+  constructor(
+    readonly inner: SlidingWindowBudget,
+    /** This process's share, as a fleet's budget reports it; none: the whole limit. */
+    readonly share?: number,
+  ) {}
   get limit(): number {
     return this.inner.limit;
   }
@@ -87,6 +91,8 @@ async function setup(
     signerClock?: () => number;
     /** The budget under the counting one; SlidingWindowBudget.paced(limit) by default. */
     budget?: SlidingWindowBudget;
+    /** The share of the budget the counting one reports as this process's (a fleet's budget does). */
+    share?: number;
   } = {},
 ): Promise<Setup> {
   const secretKey = randomBytes(16).toString('hex');
@@ -104,7 +110,7 @@ async function setup(
     signer,
     timeoutMs: opts.timeoutMs ?? 5000,
   });
-  const budget = new CountingBudget(opts.budget ?? SlidingWindowBudget.paced(opts.limit ?? 100));
+  const budget = new CountingBudget(opts.budget ?? SlidingWindowBudget.paced(opts.limit ?? 100), opts.share);
   const upstream = new Upstream({
     client,
     budgets: sharedBudget(budget),
@@ -200,8 +206,11 @@ describe('pacing under load', () => {
   // A budget of 20 calls a second that never paces: any spacing of the calls is the queue's own.
   // The queue paces once it made 18 calls (nine tenths of its budget) in the last second: one per 50 ms.
   const PACE_MS = 1000 / 20;
-  async function busy() {
-    const set = await setup({ budget: new SlidingWindowBudget(20) });
+  async function busy(fleet = false) {
+    // In a fleet the queue paces by this process's share: half of a budget of 40 paces as a budget of 20 does.
+    const set = await setup(
+      fleet ? { budget: new SlidingWindowBudget(40), share: 20 } : { budget: new SlidingWindowBudget(20) },
+    );
     const started = Date.now();
     for (let i = 0; i < 18; i++) expect(await set.upstream.tags.get([`a${i}`], Date.now() + 5000)).toEqual([tagsOf(i)]);
     // Until then each lookup left at once: 18 round trips to a local emulator and no pace between them
@@ -211,8 +220,11 @@ describe('pacing under load', () => {
     return set;
   }
 
-  it('makes a call that is not full wait one pace after the last, gathering what comes meanwhile', async () => {
-    const { emulator, upstream } = await busy();
+  it.each([
+    ['its budget', false],
+    ["its process's share of a fleet's budget", true],
+  ])('makes a call that is not full wait one pace after the last, by %s', async (_, fleet) => {
+    const { emulator, upstream } = await busy(fleet);
     const deadline = Date.now() + 5000;
     // Three lookups in three turns of the event loop, well inside the pace (slack for a busy machine).
     const first = upstream.tags.get(['a20'], deadline);
