@@ -21,12 +21,12 @@
  * where a fleet shares one: TIM_MAX_QPS / GATEWAY_REPLICAS), a call that
  * would not be full waits until one pace interval (a second over that) after
  * the call before it, gathering the lookups that come meanwhile; a full one
- * goes as soon as it has its slot. Without this, the budget's burst allowance and the
- * way slots free (a window after each call ends, in the pattern the calls
- * ended in) let calls leave in clumps: a call of 100 and, a millisecond later,
- * one of the 9 left over, then a long wait. The budget was spent on small
- * calls and every lookup waited longer. Below that share nothing waits: while
- * slots are plentiful, waiting would only add latency.
+ * goes as soon as it has its slot. Without this, the budget's burst
+ * allowance and the way slots free (a window after each call ends, in the
+ * pattern the calls ended in) let calls leave in clumps: a call of 100 and,
+ * a millisecond later, one of the 9 left over, then a long wait. The budget
+ * was spent on small calls and every lookup waited longer. Below that
+ * nothing waits: while slots are plentiful, waiting would only add latency.
  */
 import type { Logger } from 'pino';
 import type { LookupCommand } from '../tim/commands.js';
@@ -79,8 +79,8 @@ type Batch<V> = Map<string, Array<Ticket<V>>>;
 /** One account of one request that is out of time. */
 type Late<V> = readonly [Ticket<V>, string];
 
-/** The part of its budget the queue's calls of the last second must reach before calls that are not full are paced. */
-const BUSY_SHARE = 0.9;
+/** The part of its share the queue's calls of the last second must reach before calls that are not full are paced. */
+const PACED_FROM = 0.9;
 
 export class LookupQueue<V> {
   private readonly queue: Batch<V> = new Map();
@@ -236,7 +236,7 @@ export class LookupQueue<V> {
     const { sentAt } = this;
     while (sentAt.length > 0 && sentAt[0]! <= now - WINDOW_MS) sentAt.shift();
     const share = this.opts.attempts.shareOf(this.opts.command);
-    if (sentAt.length === 0 || sentAt.length < share * BUSY_SHARE) return null;
+    if (sentAt.length === 0 || sentAt.length < share * PACED_FROM) return null;
     const until = Math.min(sentAt[sentAt.length - 1]! + WINDOW_MS / share, due - MIN_CALL_MS);
     return until > now ? until : null;
   }
