@@ -99,7 +99,7 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
     destination: pino.default.destination({ dest: start.logFile, sync: false, mkdir: true, append: false }),
   });
   const gateway = await server.startGateway(config, { logger, coalesce: start.coalesce });
-  const url = start.ceiling ? await startCeiling(gateway) : gateway.url;
+  const ceiling = start.ceiling ? await startCeiling(gateway) : null;
   // When each call left, on the clock the emulator stamps arrivals with: comparing the two
   // tells bunching by the gateway's pacing from bunching on the way (event-loop lag, the network).
   let departures: number[] = [];
@@ -107,7 +107,7 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
     if (call.command === 'im_get_tag') departures.push(performance.timeOrigin + performance.now() - call.durationMs);
   });
   return {
-    url,
+    url: ceiling?.url ?? gateway.url,
     async answer(q) {
       switch (q.ask) {
         case 'reset':
@@ -123,7 +123,7 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
         case 'stop': {
           // A request still waiting for the budget may hold the server open for its deadline; don't wait longer.
           const timeout = new Promise((resolve) => setTimeout(resolve, 5000).unref());
-          await Promise.race([gateway.close(), timeout]);
+          await Promise.race([ceiling ? ceiling.close().then(() => gateway.close()) : gateway.close(), timeout]);
           logger.flush();
           return null;
         }
@@ -139,7 +139,7 @@ async function startGateway(start: Extract<StartMessage, { role: 'gateway' }>): 
  * leave to any GraphQL layer over this upstream; the gateway's share of it is what GraphQL and the
  * gateway's checks cost. Anything but a POST (the bench's /readyz) goes to the gateway itself.
  */
-async function startCeiling(gateway: ServerModule.Gateway): Promise<string> {
+async function startCeiling(gateway: ServerModule.Gateway): Promise<{ url: string; close(): Promise<void> }> {
   const { upstream } = gateway.services;
   const timeoutMs = gateway.config.requestTimeoutMs;
   const ceiling = createServer((req, res) => {
@@ -170,12 +170,10 @@ async function startCeiling(gateway: ServerModule.Gateway): Promise<string> {
     res.end(text);
   }
   await new Promise<void>((resolve) => ceiling.listen(0, '127.0.0.1', resolve));
-  const closeGateway = gateway.close.bind(gateway);
-  gateway.close = async () => {
-    await new Promise((resolve) => ceiling.close(resolve));
-    await closeGateway();
+  return {
+    url: `http://127.0.0.1:${(ceiling.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => ceiling.close(() => resolve())),
   };
-  return `http://127.0.0.1:${(ceiling.address() as AddressInfo).port}`;
 }
 
 /** The highest RSS seen, sampled often enough to catch a queue's peak. */

@@ -36,6 +36,7 @@ import { MIN_CALL_MS, type AttemptLoop } from './attempt.js';
 import { WINDOW_MS, type BudgetSlot } from './budget.js';
 import { RateLimitedError } from './errors.js';
 import type { RequestTrace } from './trace.js';
+import { wakeableSleep } from './wakeable-sleep.js';
 
 /** One account's lookup result: its value, or why there is none to give. */
 export type Lookup<V> = V | Error;
@@ -243,15 +244,7 @@ export class LookupQueue<V> {
 
   /** Waits until `until`, or until the queue holds a full call. */
   private linger(until: number): Promise<void> {
-    return new Promise((resolve) => {
-      const stop = () => {
-        clearTimeout(timer);
-        this.stopLingering = null;
-        resolve();
-      };
-      const timer = setTimeout(stop, until - Date.now());
-      this.stopLingering = stop;
-    });
+    return wakeableSleep(until - Date.now(), (stop) => (this.stopLingering = stop));
   }
 
   /** The earliest deadline of the head account's lookups, expiring those already past it; null when the queue is empty. */

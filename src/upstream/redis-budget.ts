@@ -28,6 +28,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { CLOCK_MARGIN_MS, SlidingWindowBudget, WINDOW_MS, type BudgetSlot, type RateBudget } from './budget.js';
 import { RedisLink } from './redis.js';
+import { wakeableSleep } from './wakeable-sleep.js';
 /** How long a call in flight may hold its slot when its process never reports its end (it died). */
 const DEFAULT_LEASE_MS = 10_000;
 
@@ -280,15 +281,7 @@ export class RedisRateBudget implements RateBudget {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
+    return wakeableSleep(ms, (wake) => (this.wake = wake));
   }
 }
 
