@@ -190,7 +190,14 @@ class TokenVerifier {
     }
     if (err instanceof jose.JWSSignatureVerificationFailed) return "The token's signature does not verify";
     if (err instanceof jose.JWKSNoMatchingKey) return 'No key of the JWKS matches the token';
-    if (err instanceof jose.JWKSTimeout || err instanceof jose.JWKSInvalid || !(err instanceof jose.JOSEError)) {
+    // jose throws its generic JOSEError only where the key set's answer is not a 200 or not JSON.
+    const keySetUnreadable = err instanceof jose.JOSEError && err.code === jose.JOSEError.code;
+    if (
+      err instanceof jose.JWKSTimeout ||
+      err instanceof jose.JWKSInvalid ||
+      keySetUnreadable ||
+      !(err instanceof jose.JOSEError)
+    ) {
       // The key set could not be fetched or read: the caller is not at fault, but neither can the token be trusted.
       this.log.warn(
         { err: err instanceof Error ? `${err.name}: ${err.message}` : String(err) },
