@@ -14,6 +14,7 @@ import type { TimEmulator } from './emulator/index.js';
 import { graphiqlOptions, offlineGraphiQLRenderer } from './graphiql.js';
 import { admitHost } from './host-check.js';
 import { FastPath } from './fast-path.js';
+import { PreparedQueries, PreparedRunner, type Masking } from './prepared.js';
 import { admitRequest, answerClientErrors } from './http-edges.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
@@ -55,6 +56,8 @@ export interface GatewayOptions {
   circuit?: CircuitOptions;
   /** Plain POSTs answered without yoga's HTTP pipeline (src/fast-path.ts); on by default, off to compare. */
   fastPath?: boolean;
+  /** Queries that ran before run again without yoga's pipeline (src/prepared.ts); on by default, off to compare. */
+  prepared?: boolean;
 }
 
 export interface Gateway {
@@ -73,6 +76,8 @@ export interface Gateway {
   server: Server;
   /** The path that answers plain POSTs without yoga's HTTP pipeline; null when it is off. */
   fastPath: FastPath | null;
+  /** Runs queries that ran before without yoga's pipeline (null when started without). */
+  prepared: PreparedRunner | null;
   /** The yoga server behind both paths (its final plugin list is what a request's phases run through). */
   yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
   /** Stops taking requests, finishes those in flight, then releases everything. */
@@ -140,12 +145,14 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     graphqlEndpoint: '/graphql',
     traceIdOf: requestTracing.traceIdOf,
   });
+  const contextOf = (request: Request) =>
+    createContext(services, auth.callerOf(request), requestTracing.spanContextOf(request));
   const gatewayContext: Plugin<GatewayContext> = {
-    onContextBuilding: ({ context, extendContext }) =>
-      extendContext(
-        createContext(services, auth.callerOf(context.request), requestTracing.spanContextOf(context.request)),
-      ),
+    onContextBuilding: ({ context, extendContext }) => extendContext(contextOf(context.request)),
   };
+  const listBounds = useListBounds(listBoundsFor(config.maxIdsPerRequest));
+  const deadlineMs = config.requestTimeoutMs + DEADLINE_MARGIN_MS;
+  const preparedQueries = new PreparedQueries();
   // Every plugin's context, parse, validate and execute hooks run as one plugin's (plugins/fold.ts), in this
   // order: they pass on nearly every request, and envelop's per-hook walk cost more than they do.
   const plugins: Plugin[] = foldPlugins([
@@ -168,13 +175,15 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     // A hash-only request gets its document here, before parsing: limits and auth see it like any other.
     persisted.plugin,
     ...limitPlugins({ introspection: config.introspection }),
-    useListBounds(listBoundsFor(config.maxIdsPerRequest)),
+    listBounds.plugin,
     auth.plugin,
     useInputErrorCodes(),
-    useDeadlineBackstop(config.requestTimeoutMs + DEADLINE_MARGIN_MS),
+    useDeadlineBackstop(deadlineMs),
     // Each document is compiled once to a function that runs its selection directly (graphql-jit),
     // instead of being walked field by field for every request: the most of a request's CPU.
-    useGraphQlJit() as Plugin,
+    useGraphQlJit({}, { cache: preparedQueries.compiled }) as Plugin,
+    // Last of the execute hooks: a query none of them stopped is kept, to run without the pipeline next time.
+    preparedQueries.plugin,
     // Yoga's parser and validation cache, in its place: last, after every plugin that adds a rule.
     useDocumentCache(),
   ]);
@@ -207,6 +216,21 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     },
   });
 
+  const prepared =
+    (opts.prepared ?? true)
+      ? new PreparedRunner({
+          queries: preparedQueries,
+          schema: config.federation ? subgraphSchema : schema,
+          auth,
+          listBounds,
+          observer,
+          tracing: requestTracing,
+          yogaMetrics,
+          deadlineMs,
+          contextOf,
+          masking: yoga['maskedErrorsOpts'] as Masking | null,
+        })
+      : null;
   const fast =
     (opts.fastPath ?? true)
       ? new FastPath({
@@ -218,6 +242,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
           yogaMetrics,
           corsOn: config.corsOrigins.length > 0,
           tracing: requestTracing,
+          prepared,
         })
       : null;
   const allowedHosts = config.allowedHosts === 'any' ? 'any' : new Set(config.allowedHosts);
@@ -293,6 +318,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     emulator,
     server,
     fastPath: fast,
+    prepared,
     yoga,
     close,
   };

@@ -89,10 +89,16 @@ export interface Auth {
    * remembers its caller, or throws (UNAUTHENTICATED) when its token is not good.
    */
   authenticate(request: Request): Promise<void>;
+  /**
+   * The error the plugin refuses the operation with (as it does, from its execute hook), or null
+   * when the request's caller may run it: what a path that runs operations itself checks first.
+   */
+  denial(request: Request, args: OperationArgs): GraphQLError | null;
 }
 
 export function createAuth(auth: Config['auth'], log: Logger): Auth {
-  if (auth.mode === 'none') return { plugin: {}, callerOf: () => null, authenticate: async () => {} };
+  if (auth.mode === 'none')
+    return { plugin: {}, callerOf: () => null, authenticate: async () => {}, denial: () => null };
   const verifier = new TokenVerifier(auth, log);
   const callers = new WeakMap<Request, Caller>();
   const refused = (request: Request, caller: Caller | null, error: GraphQLError) =>
@@ -108,19 +114,22 @@ export function createAuth(auth: Config['auth'], log: Logger): Auth {
       throw err;
     }
   };
+  const denial = (request: Request, args: OperationArgs) => {
+    const caller = callers.get(request);
+    return caller ? authorize(caller, args) : unauthenticated('No bearer token was checked for this request');
+  };
   const plugin: Plugin = {
     onRequestParse: ({ request }) => authenticate(request),
     onExecute({ args, setResultAndStopExecution }) {
       const request = (args.contextValue as { request: Request }).request;
-      const caller = callers.get(request);
-      const denial = caller ? authorize(caller, args) : unauthenticated('No bearer token was checked for this request');
-      if (denial) {
-        refused(request, caller ?? null, denial);
-        setResultAndStopExecution({ errors: [denial] });
+      const denied = denial(request, args);
+      if (denied) {
+        refused(request, callers.get(request) ?? null, denied);
+        setResultAndStopExecution({ errors: [denied] });
       }
     },
   };
-  return { plugin, callerOf: (request) => callers.get(request) ?? null, authenticate };
+  return { plugin, callerOf: (request) => callers.get(request) ?? null, authenticate, denial };
 }
 
 /** Checks bearer tokens against JWT_SECRET or JWT_JWKS_URL. */

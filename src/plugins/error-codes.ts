@@ -37,14 +37,19 @@ export function useInputErrorCodes(): Plugin {
       return {
         onExecuteDone({ result, setResult }) {
           if (Symbol.asyncIterator in result) return;
-          const done = result as ExecutionResult;
-          // Execution that never started (variables refused) returns errors and no data at all.
-          if (done.data !== undefined || !done.errors?.some((e) => !e.extensions?.code)) return;
-          setResult({ ...done, errors: done.errors.map(withInputCode) });
+          const coded = withInputCodes(result as ExecutionResult);
+          if (coded !== result) setResult(coded);
         },
       };
     },
   };
+}
+
+/** The result with BAD_USER_INPUT on the errors of an execution that never started; the same result when there are none. */
+export function withInputCodes(result: ExecutionResult): ExecutionResult {
+  // Execution that never started (variables refused) returns errors and no data at all.
+  if (result.data !== undefined || !result.errors?.some((e) => !e.extensions?.code)) return result;
+  return { ...result, errors: result.errors.map(withInputCode) };
 }
 
 /** Gives a coded JSON error body to the error responses yoga sends empty. */

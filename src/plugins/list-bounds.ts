@@ -17,6 +17,7 @@ import {
   type ArgumentNode,
   type DocumentNode,
   type FragmentDefinitionNode,
+  type GraphQLError,
   type SelectionSetNode,
   type ValueNode,
 } from 'graphql';
@@ -30,25 +31,43 @@ export interface ListBounds {
   maxCost: number;
 }
 
-export function useListBounds(bounds: ListBounds): Plugin {
+export interface ListBoundsCheck {
+  plugin: Plugin;
+  /** The error the plugin refuses the operation with, or null when it runs (what a path that runs it itself checks first). */
+  refusal(
+    document: DocumentNode,
+    operationName: string | null | undefined,
+    variables: VariableValues,
+  ): GraphQLError | null;
+}
+
+type VariableValues = Readonly<Record<string, unknown>> | null | undefined;
+
+export function useListBounds(bounds: ListBounds): ListBoundsCheck {
   // Whether a document fits when none of its variables holds a list or an object: the same for every
   // such request (a scalar variable adds nothing), so it is worked out once per document and operation.
   // Only a fit is remembered; a refusal is a new error for each request.
   const fitsWithScalars = new WeakMap<DocumentNode, Set<string>>();
+  const refusal = (document: DocumentNode, operationName: string | null | undefined, given: VariableValues) => {
+    const variables = given ?? {};
+    const name = operationName ?? '';
+    const scalars = onlyScalars(variables);
+    if (scalars && fitsWithScalars.get(document)?.has(name)) return null;
+    const refused = listRefusal(bounds, document, operationName, variables);
+    if (!refused && scalars) {
+      let fits = fitsWithScalars.get(document);
+      if (!fits) fitsWithScalars.set(document, (fits = new Set()));
+      fits.add(name);
+    }
+    return refused;
+  };
   return {
-    onExecute({ args, setResultAndStopExecution }) {
-      const variables = args.variableValues ?? {};
-      const name = args.operationName ?? '';
-      const scalars = onlyScalars(variables);
-      if (scalars && fitsWithScalars.get(args.document)?.has(name)) return;
-      const refusal = listRefusal(bounds, args.document, args.operationName, variables);
-      if (refusal) {
-        setResultAndStopExecution({ errors: [refusal] });
-      } else if (scalars) {
-        let fits = fitsWithScalars.get(args.document);
-        if (!fits) fitsWithScalars.set(args.document, (fits = new Set()));
-        fits.add(name);
-      }
+    refusal,
+    plugin: {
+      onExecute({ args, setResultAndStopExecution }) {
+        const refused = refusal(args.document, args.operationName, args.variableValues);
+        if (refused) setResultAndStopExecution({ errors: [refused] });
+      },
     },
   };
 }

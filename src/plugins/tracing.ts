@@ -8,7 +8,7 @@
  */
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { getOperationAST } from 'graphql';
+import { getOperationAST, type DocumentNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { outcomeOf } from './metrics.js';
 
@@ -20,12 +20,20 @@ export interface RequestTracing {
    * and ends with the answer. Each does nothing when tracing is off.
    */
   started(request: Request): void;
+  /** The operation about to run (its execute hook, for a path that runs operations itself): the span is named after it. */
+  executing(request: Request, args: OperationOf): void;
   resulted(request: Request, result: unknown): void;
   answered(request: Request, status: number): void;
   /** The request's span, for its upstream lookups; undefined when tracing is off. */
   spanContextOf(request: Request): SpanContext | undefined;
   /** The request's trace id, for its log line. */
   traceIdOf(request: Request): string | undefined;
+}
+
+/** An operation as execution is given it. */
+interface OperationOf {
+  document: DocumentNode;
+  operationName?: string | null;
 }
 
 const headerGetter = {
@@ -42,6 +50,7 @@ export function useTracing(tracer: Tracer | null, graphqlEndpoint: string): Requ
   const off: RequestTracing = {
     plugin: {},
     started: nothing,
+    executing: nothing,
     resulted: nothing,
     answered: nothing,
     spanContextOf: () => undefined,
@@ -61,6 +70,19 @@ export function useTracing(tracer: Tracer | null, graphqlEndpoint: string): Requ
     span.setAttribute('graphql.outcome', outcome);
     if (outcome !== 'ok') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
   };
+  const executing = (request: Request, args: OperationOf) => {
+    const span = spans.get(request);
+    const operation = span && getOperationAST(args.document, args.operationName);
+    if (!span || !operation) return;
+    const name = operation.name?.value;
+    span.setAttribute('graphql.operation.type', operation.operation);
+    if (name && PLAIN_NAME.test(name)) {
+      span.setAttribute('graphql.operation.name', name);
+      span.updateName(`${operation.operation} ${name}`);
+    } else {
+      span.updateName(operation.operation);
+    }
+  };
   const answered = (request: Request, status: number) => {
     const span = spans.get(request);
     if (!span) return;
@@ -76,17 +98,7 @@ export function useTracing(tracer: Tracer | null, graphqlEndpoint: string): Requ
     },
     onExecute({ args }) {
       const request = (args.contextValue as { request?: Request }).request;
-      const span = request && spans.get(request);
-      const operation = getOperationAST(args.document, args.operationName);
-      if (!span || !operation) return;
-      const name = operation.name?.value;
-      span.setAttribute('graphql.operation.type', operation.operation);
-      if (name && PLAIN_NAME.test(name)) {
-        span.setAttribute('graphql.operation.name', name);
-        span.updateName(`${operation.operation} ${name}`);
-      } else {
-        span.updateName(operation.operation);
-      }
+      if (request) executing(request, args);
     },
     onResultProcess({ request, result }) {
       resulted(request, result);
@@ -98,6 +110,7 @@ export function useTracing(tracer: Tracer | null, graphqlEndpoint: string): Requ
   return {
     plugin,
     started,
+    executing,
     resulted,
     answered,
     spanContextOf: (request) => spans.get(request)?.spanContext(),

@@ -9,7 +9,13 @@
  * the URL label would hold a GET request's whole query. Errors are counted by
  * phase and `extensions.code`.
  */
-import { usePrometheus, createCounter, createHistogram } from '@graphql-yoga/plugin-prometheus';
+import {
+  usePrometheus,
+  createCounter,
+  createHistogram,
+  type FillLabelsFnParams,
+} from '@graphql-yoga/plugin-prometheus';
+import type { ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
 import { takeApart } from './fold.js';
@@ -48,6 +54,12 @@ export interface YogaMetrics {
    * path's), as they would have: only once its document parsed.
    */
   observeHttp(method: string, statusCode: number, operationType: string, seconds: number): void;
+  /**
+   * Observes, as the plugin's phase hooks would, an operation run outside envelop (src/prepared.ts): its
+   * parse, validation and context at 0 s (done before, as they take for a cached document), its execution
+   * and its result's errors.
+   */
+  observeExecuted(operationType: string, result: ExecutionResult, seconds: number): void;
 }
 
 export function useYogaMetrics(registry: Registry): YogaMetrics {
@@ -70,6 +82,45 @@ export function useYogaMetrics(registry: Registry): YogaMetrics {
     fillLabelsFn: (params, { request, response }) => httpLabels(request.method, response.status, params.operationType),
     phases: ['request'] as ['request'],
   });
+  const requestDuration = phase(
+    'graphql_envelop_request_duration',
+    'Time spent on running the GraphQL operation from parse to execute',
+    ['execute', 'subscribe'],
+  );
+  const parsePhase = phase('graphql_envelop_phase_parse', 'Time spent on running GraphQL "parse" function', ['parse']);
+  const validatePhase = phase('graphql_envelop_phase_validate', 'Time spent on running GraphQL "validate" function', [
+    'validate',
+  ]);
+  const contextPhase = phase('graphql_envelop_phase_context', 'Time spent on building the GraphQL context', [
+    'context',
+  ]);
+  const executePhase = phase('graphql_envelop_phase_execute', 'Time spent on running the GraphQL "execute" function', [
+    'execute',
+  ]);
+  const requests = createCounter<'execute' | 'subscribe', 'operationType'>({
+    registry,
+    counter: {
+      name: 'graphql_envelop_request',
+      help: 'Counts the amount of GraphQL requests executed through Envelop',
+      labelNames: ['operationType'],
+    },
+    fillLabelsFn: byOperationType,
+    phases: ['execute', 'subscribe'],
+  });
+  type ErrorPhase = 'parse' | 'validate' | 'context' | 'execute' | 'subscribe';
+  const errors = createCounter<
+    ErrorPhase,
+    'operationType' | 'phase' | 'code',
+    FillLabelsFnParams & { error: unknown; errorPhase: ErrorPhase }
+  >({
+    registry,
+    counter: {
+      name: 'graphql_envelop_error_result',
+      help: 'GraphQL errors by phase and extensions.code',
+      labelNames: ['operationType', 'phase', 'code'],
+    },
+    fillLabelsFn: (params) => errorLabels(params.operationType, params.errorPhase, params.error),
+  });
   const plugin: Plugin = usePrometheus({
     registry,
     // Our own plugin serves /metrics, from the same registry.
@@ -77,54 +128,13 @@ export function useYogaMetrics(registry: Registry): YogaMetrics {
     labels: { operationName: false, path: false, url: false, fieldName: false, typeName: false, returnType: false },
     metrics: {
       graphql_yoga_http_duration: httpDuration,
-      graphql_envelop_request_duration: phase(
-        'graphql_envelop_request_duration',
-        'Time spent on running the GraphQL operation from parse to execute',
-        ['execute', 'subscribe'],
-      ),
-      graphql_envelop_phase_parse: phase(
-        'graphql_envelop_phase_parse',
-        'Time spent on running GraphQL "parse" function',
-        ['parse'],
-      ),
-      graphql_envelop_phase_validate: phase(
-        'graphql_envelop_phase_validate',
-        'Time spent on running GraphQL "validate" function',
-        ['validate'],
-      ),
-      graphql_envelop_phase_context: phase(
-        'graphql_envelop_phase_context',
-        'Time spent on building the GraphQL context',
-        ['context'],
-      ),
-      graphql_envelop_phase_execute: phase(
-        'graphql_envelop_phase_execute',
-        'Time spent on running the GraphQL "execute" function',
-        ['execute'],
-      ),
-      graphql_envelop_request: createCounter({
-        registry,
-        counter: {
-          name: 'graphql_envelop_request',
-          help: 'Counts the amount of GraphQL requests executed through Envelop',
-          labelNames: ['operationType'],
-        },
-        fillLabelsFn: byOperationType,
-        phases: ['execute', 'subscribe'],
-      }),
-      graphql_envelop_error_result: createCounter({
-        registry,
-        counter: {
-          name: 'graphql_envelop_error_result',
-          help: 'GraphQL errors by phase and extensions.code',
-          labelNames: ['operationType', 'phase', 'code'],
-        },
-        fillLabelsFn: (params) => ({
-          operationType: params.operationType ?? 'unknown',
-          phase: params.errorPhase,
-          code: codeOf(params.error, params.errorPhase),
-        }),
-      }),
+      graphql_envelop_request_duration: requestDuration,
+      graphql_envelop_phase_parse: parsePhase,
+      graphql_envelop_phase_validate: validatePhase,
+      graphql_envelop_phase_context: contextPhase,
+      graphql_envelop_phase_execute: executePhase,
+      graphql_envelop_request: requests,
+      graphql_envelop_error_result: errors,
       // Resolver timing is per field: costly on lists of users, and the upstream metrics say where time goes.
       graphql_envelop_execute_resolver: false,
       graphql_envelop_deprecated_field: false,
@@ -137,5 +147,22 @@ export function useYogaMetrics(registry: Registry): YogaMetrics {
     plugins: takeApart(plugin),
     observeHttp: (method, statusCode, operationType, seconds) =>
       httpDuration.histogram.observe(httpLabels(method, statusCode, operationType), seconds),
+    observeExecuted: (operationType, result, seconds) => {
+      const labels = { operationType };
+      // What the plugin's hooks observe of an operation whose document was parsed and validated before.
+      parsePhase.histogram.observe(labels, 0);
+      validatePhase.histogram.observe(labels, 0);
+      contextPhase.histogram.observe(labels, 0);
+      for (const error of result.errors ?? [])
+        errors.counter.labels(errorLabels(operationType, 'execute', error)).inc();
+      executePhase.histogram.observe(labels, seconds);
+      requestDuration.histogram.observe(labels, seconds);
+      requests.counter.labels(labels).inc();
+    },
   };
+}
+
+/** `graphql_envelop_error_result`'s labels for one error. */
+function errorLabels(operationType: string | undefined, phase: string, error: unknown) {
+  return { operationType: operationType ?? 'unknown', phase, code: codeOf(error, phase) };
 }

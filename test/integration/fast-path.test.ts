@@ -1,9 +1,11 @@
 /**
- * The fast path (src/fast-path.ts) answers plain POSTs without yoga's HTTP pipeline: it must be
+ * The fast path (src/fast-path.ts) answers plain POSTs without yoga's HTTP pipeline, and runs a
+ * query that ran before without its GraphQL pipeline either (src/prepared.ts): it must be
  * indistinguishable from yoga. Two gateways on one emulator, one with the fast path and one
- * without, get the same requests in the same order; status, headers, body, the upstream calls
+ * without, get the same requests in the same order, each twice (the first time a query runs
+ * through the pipeline, the second it is prepared); status, headers, body, the upstream calls
  * and every metric must come out the same, and the fast one must have answered the plain ones
- * itself.
+ * itself, the prepared ones without the pipeline.
  */
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
@@ -81,6 +83,12 @@ interface Case {
   body: string;
   /** Whether the fast path answers it itself (else it hands it to yoga). */
   plain: boolean;
+  /** Whether, sent again, it runs as a prepared query (else through the pipeline, or not at all). */
+  prepared?: boolean;
+  /** Done before each send: a fault for the upstream call it makes. */
+  before?: () => void;
+  /** A code its answer must show, so that the case is what it says. */
+  shows?: string;
 }
 
 const bearer = (jwt: string) => ({ authorization: `Bearer ${jwt}` });
@@ -90,18 +98,21 @@ const CASES: Case[] = [
     headers: () => ({ ...JSON_TYPE, ...bearer(alice) }),
     body: body(USER, { id: 'alice' }),
     plain: true,
+    prepared: true,
   },
   {
     name: "the caller's request id",
     headers: () => ({ ...JSON_TYPE, ...bearer(alice), 'x-request-id': 'caller-given.id-42' }),
     body: body(USER, { id: 'alice' }),
     plain: true,
+    prepared: true,
   },
   {
     name: 'own user, graphql-response+json',
     headers: () => ({ ...JSON_TYPE, ...bearer(alice), accept: 'application/graphql-response+json' }),
     body: body(USER, { id: 'alice' }),
     plain: true,
+    prepared: true,
   },
   {
     name: 'charset and a mixed Accept',
@@ -112,6 +123,7 @@ const CASES: Case[] = [
     }),
     body: body('{ users(ids: ["alice", "bob", "nobody-here"]) { id tags } }'),
     plain: true,
+    prepared: true,
   },
   { name: 'no token', headers: () => JSON_TYPE, body: body(USER, { id: 'alice' }), plain: true },
   ...[
@@ -126,6 +138,7 @@ const CASES: Case[] = [
     headers: () => ({ 'content-type': type as string, ...bearer(alice) }),
     body: body(USER, { id: 'alice' }),
     plain: plain as boolean,
+    prepared: plain as boolean,
   })),
   {
     name: 'no token, graphql-response+json',
@@ -162,12 +175,63 @@ const CASES: Case[] = [
     headers: () => ({ ...JSON_TYPE, ...bearer(reader), accept: 'application/graphql-response+json' }),
     body: body(USER, { id: ['a', 'b'] }),
     plain: true,
+    prepared: true,
+  },
+  {
+    name: 'variables that do not coerce, application/json',
+    headers: () => ({ ...JSON_TYPE, ...bearer(reader) }),
+    body: body(USER, { id: null }),
+    plain: true,
+    prepared: true,
+    shows: 'BAD_USER_INPUT',
+  },
+  {
+    name: 'a bad id (an error from the resolver)',
+    headers: () => ({ ...JSON_TYPE, ...bearer(reader) }),
+    body: body(USER, { id: '' }),
+    plain: true,
+    prepared: true,
+    shows: 'BAD_USER_INPUT',
+  },
+  {
+    name: 'tags and attributes, through a fragment, the operation named',
+    headers: () => ({ ...JSON_TYPE, ...bearer(reader) }),
+    body: body(
+      'query Both($ids: [ID!]!) { users(ids: $ids) { ...F } } fragment F on User { id tags attributes { name value } }',
+      { ids: ['alice', 'bob'] },
+      'Both',
+    ),
+    plain: true,
+    prepared: true,
+  },
+  {
+    name: 'an upstream that refuses the call',
+    headers: () => ({ ...JSON_TYPE, ...bearer(reader) }),
+    body: body(USER, { id: 'dave' }),
+    plain: true,
+    prepared: true,
+    before: () => emulator.injectFault({ command: 'im_get_tag', errorCode: 90001 }, { count: 1 }),
+    shows: 'UPSTREAM_ERROR',
+  },
+  {
+    name: "a name that is not the operation's",
+    headers: () => ({ ...JSON_TYPE, ...bearer(reader) }),
+    body: body(USER, { id: 'alice' }, 'Nope'),
+    plain: true,
+  },
+  {
+    name: 'own user, then a list over its bound in the same document',
+    headers: () => ({ ...JSON_TYPE, ...bearer(reader) }),
+    body: body('query U($ids: [ID!]!) { users(ids: $ids) { id } }', { ids: ['alice'] }),
+    plain: true,
+    prepared: true,
   },
   {
     name: 'a list over its bound',
     headers: () => ({ ...JSON_TYPE, ...bearer(reader) }),
     body: body('query U($ids: [ID!]!) { users(ids: $ids) { id } }', { ids: Array.from({ length: 20_000 }, () => 'x') }),
     plain: true,
+    // Kept (the case before ran it), but refused by its list bounds: the pipeline answers it.
   },
   {
     name: 'two operations, the second named',
@@ -245,20 +309,29 @@ const CASES: Case[] = [
 
 describe('the fast path', () => {
   it.each(CASES)('answers as yoga does: $name', async (c) => {
-    const answeredBefore = fast.gateway.fastPath!.answered;
-    const callsBefore = emulator.calls.length;
-    const viaFast = await send(fast.url, c.headers(), c.body);
-    const fastCalls = emulator.calls.slice(callsBefore).map((call) => [call.command, call.accounts]);
-    const callsBetween = emulator.calls.length;
-    const viaYoga = await send(slow.url, c.headers(), c.body);
-    const yogaCalls = emulator.calls.slice(callsBetween).map((call) => [call.command, call.accounts]);
+    for (const round of [1, 2]) {
+      const answeredBefore = fast.gateway.fastPath!.answered;
+      const preparedBefore = fast.gateway.prepared!.ran;
+      const callsBefore = emulator.calls.length;
+      c.before?.();
+      const viaFast = await send(fast.url, c.headers(), c.body);
+      const fastCalls = emulator.calls.slice(callsBefore).map((call) => [call.command, call.accounts]);
+      const callsBetween = emulator.calls.length;
+      c.before?.();
+      const viaYoga = await send(slow.url, c.headers(), c.body);
+      const yogaCalls = emulator.calls.slice(callsBetween).map((call) => [call.command, call.accounts]);
 
-    expect(comparable(viaFast)).toEqual(comparable(viaYoga));
-    const given = c.headers()['x-request-id'];
-    if (given) expect([viaFast.headers['x-request-id'], viaYoga.headers['x-request-id']]).toEqual([given, given]);
-    expect(fastCalls).toEqual(yogaCalls);
-    expect(fast.gateway.fastPath!.answered - answeredBefore).toBe(c.plain ? 1 : 0);
-    expect(viaFast.body).not.toMatch(/\bat .+\.(?:js|ts):\d+|node_modules/);
+      expect(comparable(viaFast)).toEqual(comparable(viaYoga));
+      if (c.shows) expect(viaFast.body).toContain(`"code":"${c.shows}"`);
+      const given = c.headers()['x-request-id'];
+      if (given) expect([viaFast.headers['x-request-id'], viaYoga.headers['x-request-id']]).toEqual([given, given]);
+      expect(fastCalls).toEqual(yogaCalls);
+      expect(fast.gateway.fastPath!.answered - answeredBefore).toBe(c.plain ? 1 : 0);
+      // A query runs prepared once it has run: the second time (the first too when an earlier case ran it).
+      if (round === 2) expect(fast.gateway.prepared!.ran - preparedBefore).toBe(c.prepared ? 1 : 0);
+      else if (!c.prepared) expect(fast.gateway.prepared!.ran - preparedBefore).toBe(0);
+      expect(viaFast.body).not.toMatch(/\bat .+\.(?:js|ts):\d+|node_modules/);
+    }
   });
 
   it('counts every request in the same metrics as yoga does', async () => {
@@ -280,5 +353,6 @@ describe('the fast path', () => {
   it('is there unless the gateway is started without it', () => {
     expect(slow.gateway.fastPath).toBeNull();
     expect(fast.gateway.fastPath).not.toBeNull();
+    expect(fast.gateway.prepared!.ran).toBeGreaterThan(CASES.length / 2);
   });
 });
