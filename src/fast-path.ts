@@ -109,7 +109,7 @@ export class FastPath {
     // The span ends with the answer, or as a 500 when something here threw (failed() then answers it).
     let status = 500;
     try {
-      let result: ExecutionResult;
+      let result: ExecutionResult & { stringify?: (result: unknown) => string };
       try {
         await auth.authenticate(request);
         observer.named(request, params.operationName);
@@ -126,12 +126,21 @@ export class FastPath {
       }
       observer.resulted(request, result);
       tracing.resulted(request, result);
-      const response = processRegularResult(result, yoga.fetchAPI, mediaType);
-      await send(res, response, requestId(request));
-      status = response.status;
-      const seen = observer.answered(request, response.status, response.headers.get('content-type'));
+      let contentType: string | null;
+      if (isPlainData(result)) {
+        // What yoga's result processor answers it with, written without its Response around it.
+        status = 200;
+        contentType = `${mediaType}; charset=utf-8`;
+        write(res, status, contentType, (result.stringify ?? JSON.stringify)(result), requestId(request));
+      } else {
+        const response = processRegularResult(result, yoga.fetchAPI, mediaType);
+        await send(res, response, requestId(request));
+        status = response.status;
+        contentType = response.headers.get('content-type');
+      }
+      const seen = observer.answered(request, status, contentType);
       if (seen?.operationType)
-        this.opts.yogaMetrics.observeHttp('POST', response.status, seen.operationType, (Date.now() - started) / 1000);
+        this.opts.yogaMetrics.observeHttp('POST', status, seen.operationType, (Date.now() - started) / 1000);
     } finally {
       tracing.answered(request, status);
     }
@@ -191,6 +200,25 @@ async function send(res: ServerResponse, response: Response, requestId?: string)
   if (requestId) headers['x-request-id'] = requestId;
   res.writeHead(response.status, headers);
   res.end(text);
+}
+
+/** The same for a JSON text known to need nothing of a Response: its status, type and body. */
+function write(res: ServerResponse, status: number, contentType: string, text: string, requestId: string): void {
+  if (res.writableEnded) return;
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': String(Buffer.byteLength(text)),
+    'x-request-id': requestId,
+  });
+  res.end(text);
+}
+
+/**
+ * A result with data and neither errors nor extensions: yoga's result processor answers it 200 with
+ * its JSON (graphql-jit's stringifier when it ran), whichever of the two types was accepted.
+ */
+function isPlainData(result: ExecutionResult): boolean {
+  return !(Symbol.asyncIterator in result) && !result.errors?.length && result.extensions == null;
 }
 
 function isJsonType(header: string): boolean {

@@ -21,7 +21,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { Kind, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
-import type { GraphQLParams, Plugin } from 'graphql-yoga';
+import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 import type { Auth } from './plugins/auth.js';
 import { armDeadline } from './plugins/deadline.js';
@@ -138,6 +138,9 @@ export class PreparedRunner {
     let result: ExecutionResult;
     try {
       result = await prepared.compiled.query(undefined, context, params.variables);
+    } catch (err) {
+      // What yoga makes of an execution that threw (its handleParams): the error, masked; no after-hook runs.
+      return { errors: [this.maskedError(err)] };
     } finally {
       disarm();
     }
@@ -145,6 +148,15 @@ export class PreparedRunner {
     yogaMetrics.observeExecuted('query', result, (Date.now() - started) / 1000);
     result = withInputCodes(result);
     return this.masked(result);
+  }
+
+  private maskedError(err: unknown): GraphQLError {
+    const { masking } = this.opts;
+    const error = masking ? masking.maskError(err, masking.errorMessage) : err;
+    if (isGraphQLError(error)) return error;
+    return createGraphQLError(error instanceof Error ? error.message : String(error), {
+      originalError: error as Error,
+    });
   }
 
   /** Yoga's masking of an execution's errors (its `useMaskedErrors`): what is no GraphQL error of ours says only "Unexpected error.". */
@@ -156,6 +168,10 @@ export class PreparedRunner {
       errors: result.errors.map((error) => masking.maskError(error, masking.errorMessage) as GraphQLError),
     };
   }
+}
+
+function isGraphQLError(error: unknown): error is GraphQLError {
+  return error instanceof Error && error.name === 'GraphQLError';
 }
 
 /** The key of a query: the name given (a null name and an empty one told apart) and the text. */
