@@ -21,6 +21,9 @@ import type { Registry } from 'prom-client';
 import { takeApart } from './fold.js';
 import { PLAIN_CODE } from './metrics.js';
 
+/** Label sets whose series the fast path keeps at hand (statuses times operation types: a few dozen). */
+const MAX_SERIES = 256;
+
 /** Yoga gives parse and validation errors their codes only later, as it answers. */
 const PHASE_CODES: Record<string, string> = { parse: 'GRAPHQL_PARSE_FAILED', validate: 'GRAPHQL_VALIDATION_FAILED' };
 
@@ -143,22 +146,51 @@ export function useYogaMetrics(registry: Registry): YogaMetrics {
       graphql_envelop_phase_subscribe: false,
     },
   });
+  // The series the fast path observes, each looked up once: prom-client hashes a label set on every observe.
+  const httpSeries = seriesOf((key: string) => {
+    const [method, statusCode, operationType] = key.split('\0') as [string, string, string];
+    return httpDuration.histogram.labels(httpLabels(method, Number(statusCode), operationType));
+  });
+  const executedSeries = seriesOf((operationType: string) => {
+    const labels = { operationType };
+    return {
+      parse: parsePhase.histogram.labels(labels),
+      validate: validatePhase.histogram.labels(labels),
+      context: contextPhase.histogram.labels(labels),
+      execute: executePhase.histogram.labels(labels),
+      duration: requestDuration.histogram.labels(labels),
+      requests: requests.counter.labels(labels),
+    };
+  });
   return {
     plugins: takeApart(plugin),
     observeHttp: (method, statusCode, operationType, seconds) =>
-      httpDuration.histogram.observe(httpLabels(method, statusCode, operationType), seconds),
+      httpSeries(`${method}\0${statusCode}\0${operationType}`).observe(seconds),
     observeExecuted: (operationType, result, seconds) => {
-      const labels = { operationType };
+      const series = executedSeries(operationType);
       // What the plugin's hooks observe of an operation whose document was parsed and validated before.
-      parsePhase.histogram.observe(labels, 0);
-      validatePhase.histogram.observe(labels, 0);
-      contextPhase.histogram.observe(labels, 0);
+      series.parse.observe(0);
+      series.validate.observe(0);
+      series.context.observe(0);
       for (const error of result.errors ?? [])
         errors.counter.labels(errorLabels(operationType, 'execute', error)).inc();
-      executePhase.histogram.observe(labels, seconds);
-      requestDuration.histogram.observe(labels, seconds);
-      requests.counter.labels(labels).inc();
+      series.execute.observe(seconds);
+      series.duration.observe(seconds);
+      series.requests.inc();
     },
+  };
+}
+
+/** Series made once per key (a bounded number of keys: past the bound, made anew each time). */
+function seriesOf<T>(make: (key: string) => T): (key: string) => T {
+  const made = new Map<string, T>();
+  return (key) => {
+    let series = made.get(key);
+    if (series === undefined) {
+      series = make(key);
+      if (made.size < MAX_SERIES) made.set(key, series);
+    }
+    return series;
   };
 }
 
