@@ -23,7 +23,7 @@ import type { RequestObserver } from './plugins/metrics.js';
 import type { RequestTracing } from './plugins/tracing.js';
 import { writeErrorResponse } from './plugins/error-codes.js';
 import { jsonObjectOf } from './json.js';
-import { requestId, requestIdFrom } from './plugins/request-id.js';
+import { assignRequestId, requestId, requestIdFrom } from './plugins/request-id.js';
 import type { YogaMetrics } from './plugins/yoga-metrics.js';
 import type { GatewayContext } from './schema/context.js';
 
@@ -103,6 +103,7 @@ export class FastPath {
     this.answered++;
     const started = Date.now();
     const request = new this.Request(url, { method: 'POST', headers: req.headers as HeadersInit });
+    assignRequestId(request, req.headers['x-request-id']);
     const { yoga, auth, observer, tracing } = this.opts;
     observer.started(request);
     tracing.started(request);

@@ -27,6 +27,14 @@ export function requestId(request: Request): string {
   return id;
 }
 
+/**
+ * Makes the id of a request from node's raw header (the same value its Headers would give), for a
+ * path that has it at hand: a Headers over node's headers looks a missing one up by listing them all.
+ */
+export function assignRequestId(request: Request, given: string | string[] | undefined): void {
+  if (!ids.has(request)) ids.set(request, requestIdFrom(given));
+}
+
 export function useRequestId(): Plugin {
   return {
     onResponse({ request, response }) {
