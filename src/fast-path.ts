@@ -112,7 +112,8 @@ export class FastPath {
     try {
       let result: ExecutionResult & { stringify?: (result: unknown) => string };
       try {
-        await auth.authenticate(request);
+        const checking = auth.authenticate(request);
+        if (checking) await checking;
         observer.named(request, params.operationName);
         // What yoga's node adapter and its handler put in a request's context.
         const context = { req, res, waitUntil: this.waitUntil, request, params };

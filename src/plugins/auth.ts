@@ -86,9 +86,10 @@ export interface Auth {
   callerOf(request: Request): Caller | null;
   /**
    * What the plugin does as yoga starts parsing a request, for a path that parses it itself:
-   * remembers its caller, or throws (UNAUTHENTICATED) when its token is not good.
+   * remembers its caller, or throws (UNAUTHENTICATED) when its token is not good. Nothing to wait
+   * for (no promise) when there is nothing to check or the token is one it checked lately.
    */
-  authenticate(request: Request): Promise<void>;
+  authenticate(request: Request): Promise<void> | void;
   /**
    * The error the plugin refuses the operation with (as it does, from its execute hook), or null
    * when the request's caller may run it: what a path that runs operations itself checks first.
@@ -97,8 +98,7 @@ export interface Auth {
 }
 
 export function createAuth(auth: Config['auth'], log: Logger): Auth {
-  if (auth.mode === 'none')
-    return { plugin: {}, callerOf: () => null, authenticate: async () => {}, denial: () => null };
+  if (auth.mode === 'none') return { plugin: {}, callerOf: () => null, authenticate: () => {}, denial: () => null };
   const verifier = new TokenVerifier(auth, log);
   const callers = new WeakMap<Request, Caller>();
   const refused = (request: Request, caller: Caller | null, error: GraphQLError) =>
@@ -106,13 +106,19 @@ export function createAuth(auth: Config['auth'], log: Logger): Auth {
       { requestId: requestId(request), sub: caller?.sub, code: error.extensions?.code, reason: error.message },
       'request refused',
     );
-  const authenticate = async (request: Request) => {
+  const check = async (request: Request, authorization: string | null) => {
     try {
-      callers.set(request, await verifier.authenticate(request.headers.get('authorization')));
+      callers.set(request, await verifier.authenticate(authorization));
     } catch (err) {
       refused(request, null, err as GraphQLError);
       throw err;
     }
+  };
+  const authenticate = (request: Request) => {
+    const authorization = request.headers.get('authorization');
+    const known = verifier.known(authorization);
+    if (known) callers.set(request, known);
+    else return check(request, authorization);
   };
   const denial = (request: Request, args: OperationArgs) => {
     const caller = callers.get(request);
@@ -163,16 +169,24 @@ class TokenVerifier {
     }
   }
 
+  /** The caller of a token that verified lately and is still within its exp; undefined for any other header. */
+  known(authorization: string | null): Caller | undefined {
+    const token = authorization && tokenOf(authorization);
+    const known = token ? this.checked.get(token) : undefined;
+    const now = Date.now();
+    // Within its exp (and the same clock tolerance jose allows): past it, it is checked again and refused.
+    if (known && now < known.trustedUntil && now < known.expiresAt + CLOCK_TOLERANCE_S * 1000) return known.caller;
+    return undefined;
+  }
+
   /** The caller a token names; throws UNAUTHENTICATED when there is no good token. */
   async authenticate(authorization: string | null): Promise<Caller> {
     if (!authorization) throw unauthenticated('This gateway needs a token: send Authorization: Bearer <JWT>');
-    const match = /^Bearer +([\w-]+\.[\w-]*\.[\w-]*) *$/i.exec(authorization);
-    if (!match) throw unauthenticated('The Authorization header must be "Bearer <JWT>"');
-    const token = match[1]!;
+    const token = tokenOf(authorization);
+    if (!token) throw unauthenticated('The Authorization header must be "Bearer <JWT>"');
+    const remembered = this.known(authorization);
+    if (remembered) return remembered;
     const now = Date.now();
-    const known = this.checked.get(token);
-    // Within its exp (and the same clock tolerance jose allows): past it, it is checked again and refused.
-    if (known && now < known.trustedUntil && now < known.expiresAt + CLOCK_TOLERANCE_S * 1000) return known.caller;
     let payload: JWTPayload;
     try {
       payload = await this.verify(token);
@@ -346,6 +360,11 @@ function idsIn(value: unknown, key = ''): string[] {
 }
 
 class UnknownReach extends Error {}
+
+/** The JWT of an `Authorization: Bearer <JWT>` header; null for any other header. */
+function tokenOf(authorization: string): string | null {
+  return /^Bearer +([\w-]+\.[\w-]*\.[\w-]*) *$/i.exec(authorization)?.[1] ?? null;
+}
 
 /** The user a `User` representation (`{ __typename: "User", id }`) names; any other one is beyond what we can tell. */
 function entityUserId(representation: unknown): string {
