@@ -7,10 +7,11 @@
  *
  * What runs is the same: the document goes through yoga's own `handleParams` (its envelop:
  * parse and validation caches, armor's limits, authorisation, list bounds, graphql-jit, error
- * masking, the phase metrics), the answer is yoga's own `processRegularResult`, and every hook
- * of ours that works at the HTTP level is called here by name: the caller's token (auth), the
- * request id, the request's metrics and log line, its span (tracing), yoga's
- * `graphql_yoga_http_duration`. Anything else (GET, another content type or Accept, a body with
+ * masking, the phase metrics), or, for a query that has been through it before, only what its
+ * hooks would do (src/prepared.ts); the answer is yoga's own `processRegularResult` (or, for data
+ * without errors, what it would write), and every hook of ours that works at the HTTP level is
+ * called here by name: the caller's token (auth), the request id, the request's metrics and log
+ * line, its span (tracing), yoga's `graphql_yoga_http_duration`. Anything else (GET, another content type or Accept, a body with
  * `extensions` or other keys, batching, JSON that does not parse, a cross-origin request when
  * CORS is on) goes to yoga whole, with the body already read handed over as it came.
  */
@@ -118,9 +119,10 @@ export class FastPath {
         // What yoga's node adapter and its handler put in a request's context.
         const context = { req, res, waitUntil: this.waitUntil, request, params };
         // A query that ran before runs without yoga's pipeline (src/prepared.ts), unless that would refuse it.
-        const prepared = this.opts.prepared?.find(params);
+        const { prepared } = this.opts;
+        const kept = prepared?.find(params);
         result =
-          (prepared && (await this.opts.prepared!.run(prepared, context))) ??
+          (prepared && kept ? await prepared.run(kept, context) : null) ??
           ((await yoga.handleParams({ request, context, params })) as ExecutionResult);
       } catch (err) {
         // Only the token check throws (UNAUTHENTICATED); yoga answers what it throws as this.

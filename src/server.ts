@@ -56,8 +56,6 @@ export interface GatewayOptions {
   circuit?: CircuitOptions;
   /** Plain POSTs answered without yoga's HTTP pipeline (src/fast-path.ts); on by default, off to compare. */
   fastPath?: boolean;
-  /** Queries that ran before run again without yoga's pipeline (src/prepared.ts); on by default, off to compare. */
-  prepared?: boolean;
 }
 
 export interface Gateway {
@@ -76,7 +74,7 @@ export interface Gateway {
   server: Server;
   /** The path that answers plain POSTs without yoga's HTTP pipeline; null when it is off. */
   fastPath: FastPath | null;
-  /** Runs queries that ran before without yoga's pipeline (null when started without). */
+  /** Runs queries that ran before without yoga's pipeline, for the fast path (null without it). */
   prepared: PreparedRunner | null;
   /** The yoga server behind both paths (its final plugin list is what a request's phases run through). */
   yoga: YogaServerInstance<Record<string, unknown>, GatewayContext>;
@@ -217,7 +215,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   });
 
   const prepared =
-    (opts.prepared ?? true)
+    (opts.fastPath ?? true)
       ? new PreparedRunner({
           queries: preparedQueries,
           schema: config.federation ? subgraphSchema : schema,
