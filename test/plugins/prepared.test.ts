@@ -104,7 +104,7 @@ describe('a prepared query', () => {
     expect(answer).toEqual(await viaYoga(query, { n: 'one' }));
   });
 
-  it('keeps neither a mutation nor a document of two operations', async () => {
+  it('keeps no document of two operations', async () => {
     const { viaYoga, prepared } = rig();
     const two = 'query A { hello(n: 1) } query B { hello(n: 2) }';
     await viaYoga(two);
