@@ -17,7 +17,8 @@
  * HTTP-level work (its token, id, metrics, span and answer) stays the fast path's.
  *
  * Only a document holding one query and nothing else to run is kept: a mutation is not (its writes
- * are worth the pipeline's care), nor an operation name that matches no operation.
+ * are worth the pipeline's care), nor an operation name that matches no operation, nor a text
+ * longer than MAX_PREPARED_TEXT.
  */
 import type { ServerResponse } from 'node:http';
 import { Kind, type DocumentNode, type ExecutionResult, type GraphQLError, type GraphQLSchema } from 'graphql';
@@ -33,6 +34,11 @@ import type { YogaMetrics } from './plugins/yoga-metrics.js';
 
 /** Queries kept, as yoga's parse cache keeps documents. */
 const MAX_PREPARED = 1024;
+/**
+ * The longest query text kept (a frontend's queries are a few hundred bytes): the texts are the keys,
+ * and a body may hold 256 KB of one, so 1,024 kept texts of any length could hold 256 MB.
+ */
+export const MAX_PREPARED_TEXT = 8 * 1024;
 
 /** What graphql-jit's envelop plugin makes of a document and caches by its text (its `JITCache` entry). */
 export interface Compiled {
@@ -77,8 +83,17 @@ export interface RequestContext {
 
 /** The queries kept, and the plugin that keeps them: made before yoga, whose plugin list holds it. */
 export class PreparedQueries {
-  /** graphql-jit's cache by document text (its plugin's `cache` option), which the queries kept here share. */
-  readonly compiled = new LRUCache<string, Compiled>({ max: MAX_PREPARED });
+  private readonly compiledByText = new LRUCache<string, Compiled>({ max: MAX_PREPARED });
+  /**
+   * graphql-jit's cache by document text (its plugin's `cache` option), which the queries kept here
+   * share; a text too long to keep is compiled as before, by the plugin's own cache by document.
+   */
+  readonly compiled = {
+    get: (text: string) => this.compiledByText.get(text),
+    set: (text: string, compiled: Compiled) => {
+      if (text.length <= MAX_PREPARED_TEXT) this.compiledByText.set(text, compiled);
+    },
+  };
   private readonly queries = new LRUCache<string, PreparedQuery>({ max: MAX_PREPARED });
 
   /**
@@ -88,7 +103,8 @@ export class PreparedQueries {
   readonly plugin: Plugin = {
     onExecute: ({ args }) => {
       const query = (args.contextValue as { params?: GraphQLParams }).params?.query;
-      if (typeof query !== 'string' || !isOneQuery(args.document, args.operationName)) return;
+      if (typeof query !== 'string' || query.length > MAX_PREPARED_TEXT) return;
+      if (!isOneQuery(args.document, args.operationName)) return;
       const key = keyOf(query, args.operationName);
       if (this.queries.has(key)) return;
       return {

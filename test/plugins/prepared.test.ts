@@ -9,7 +9,13 @@ import { useGraphQlJit } from '@envelop/graphql-jit';
 import { createSchema, createYoga, processRegularResult, type Plugin } from 'graphql-yoga';
 import { describe, expect, it } from 'vitest';
 import { useInputErrorCodes } from '../../src/plugins/error-codes.js';
-import { PreparedQueries, PreparedRunner, type Masking, type RequestContext } from '../../src/prepared.js';
+import {
+  MAX_PREPARED_TEXT,
+  PreparedQueries,
+  PreparedRunner,
+  type Masking,
+  type RequestContext,
+} from '../../src/prepared.js';
 
 const schema = createSchema({
   typeDefs: 'type Query { hello(n: Int!): String, secret: String, coded: String }',
@@ -109,5 +115,19 @@ describe('a prepared query', () => {
     const two = 'query A { hello(n: 1) } query B { hello(n: 2) }';
     await viaYoga(two);
     expect(await prepared(two)).toBeUndefined();
+  });
+
+  it('keeps no text longer than MAX_PREPARED_TEXT, and still answers it through the pipeline', async () => {
+    const { viaYoga, prepared } = rig();
+    const padded = (length: number) => {
+      const query = 'query H($n: Int!) { hello(n: $n) }';
+      return `${query}${' '.repeat(length - query.length)}`;
+    };
+    const longest = padded(MAX_PREPARED_TEXT);
+    await viaYoga(longest, { n: 1 });
+    expect(await prepared(longest, { n: 2 })).toEqual({ data: { hello: 'hi 2' } });
+    const tooLong = padded(MAX_PREPARED_TEXT + 1);
+    expect(await viaYoga(tooLong, { n: 1 })).toEqual({ data: { hello: 'hi 1' } });
+    expect(await prepared(tooLong, { n: 2 })).toBeUndefined();
   });
 });
