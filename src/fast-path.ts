@@ -125,7 +125,8 @@ export class FastPath {
           (prepared && kept ? await prepared.run(kept, context) : null) ??
           ((await yoga.handleParams({ request, context, params })) as ExecutionResult);
       } catch (err) {
-        // Only the token check throws (UNAUTHENTICATED); yoga answers what it throws as this.
+        // Only the token check throws (UNAUTHENTICATED: handleParams and a prepared run answer their errors); yoga
+        // answers what it throws as this.
         result = { errors: [err as never] };
       }
       observer.resulted(request, result);

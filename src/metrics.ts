@@ -30,6 +30,22 @@ const PLAIN_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
 /** Request series kept at hand: operation names are capped, outcomes are codes, so this is never reached in practice. */
 const MAX_CACHED_SERIES = 2000;
 
+/**
+ * A metric's series by key, each made once (prom-client hashes a label set on every observe of it):
+ * `make` builds the series for a key; past `max` keys, one is made anew each time.
+ */
+export function seriesOf<T>(make: (key: string) => T, max: number): (key: string) => T {
+  const made = new Map<string, T>();
+  return (key) => {
+    let series = made.get(key);
+    if (series === undefined) {
+      series = make(key);
+      if (made.size < max) made.set(key, series);
+    }
+    return series;
+  };
+}
+
 /** How one GraphQL request ended: `ok`, or the `extensions.code` of its first error. */
 export interface GraphQLRequestRecord {
   operation: string | null;
@@ -40,7 +56,11 @@ export interface GraphQLRequestRecord {
 export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly operationNames = new Set<string>();
-  private readonly requestSeries = new Map<string, { observe(seconds: number): void }>();
+  /** One series per operation and outcome (the key joins them with a NUL). */
+  private readonly requestSeries = seriesOf((key) => {
+    const [operation, outcome] = key.split('\u0000') as [string, string];
+    return this.requests.labels({ operation, outcome });
+  }, MAX_CACHED_SERIES);
   private circuitSource: (() => CircuitState) | null = null;
 
   private readonly requests = new Histogram({
@@ -151,14 +171,7 @@ export class GatewayMetrics {
   requestFinished(record: GraphQLRequestRecord): void {
     this.inFlight.dec();
     const operation = this.operationLabel(record.operation);
-    // One series per operation and outcome, looked up once: prom-client would hash the labels on every observe.
-    const key = `${operation}\u0000${record.outcome}`;
-    let series = this.requestSeries.get(key);
-    if (!series) {
-      series = this.requests.labels({ operation, outcome: record.outcome });
-      if (this.requestSeries.size < MAX_CACHED_SERIES) this.requestSeries.set(key, series);
-    }
-    series.observe(record.durationMs / 1000);
+    this.requestSeries(`${operation}\u0000${record.outcome}`).observe(record.durationMs / 1000);
   }
 
   /** The label an operation name is counted under: itself, `anonymous`, or `other` past the cap. */

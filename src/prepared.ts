@@ -186,6 +186,7 @@ export class PreparedRunner {
   }
 }
 
+/** As yoga tells one (by name): the error its masking makes is a plain Error named GraphQLError. */
 function isGraphQLError(error: unknown): error is GraphQLError {
   return error instanceof Error && error.name === 'GraphQLError';
 }

@@ -19,6 +19,7 @@ import type { ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
 import { takeApart } from './fold.js';
+import { seriesOf } from '../metrics.js';
 import { PLAIN_CODE } from './metrics.js';
 
 /** Label sets whose series the fast path keeps at hand (statuses times operation types: a few dozen). */
@@ -150,7 +151,7 @@ export function useYogaMetrics(registry: Registry): YogaMetrics {
   const httpSeries = seriesOf((key: string) => {
     const [method, statusCode, operationType] = key.split('\0') as [string, string, string];
     return httpDuration.histogram.labels(httpLabels(method, Number(statusCode), operationType));
-  });
+  }, MAX_SERIES);
   const executedSeries = seriesOf((operationType: string) => {
     const labels = { operationType };
     return {
@@ -161,7 +162,7 @@ export function useYogaMetrics(registry: Registry): YogaMetrics {
       duration: requestDuration.histogram.labels(labels),
       requests: requests.counter.labels(labels),
     };
-  });
+  }, MAX_SERIES);
   return {
     plugins: takeApart(plugin),
     observeHttp: (method, statusCode, operationType, seconds) =>
@@ -178,19 +179,6 @@ export function useYogaMetrics(registry: Registry): YogaMetrics {
       series.duration.observe(seconds);
       series.requests.inc();
     },
-  };
-}
-
-/** Series made once per key (a bounded number of keys: past the bound, made anew each time). */
-function seriesOf<T>(make: (key: string) => T): (key: string) => T {
-  const made = new Map<string, T>();
-  return (key) => {
-    let series = made.get(key);
-    if (series === undefined) {
-      series = make(key);
-      if (made.size < MAX_SERIES) made.set(key, series);
-    }
-    return series;
   };
 }
 

@@ -93,40 +93,35 @@ describe('tokens checked against a JWKS', () => {
     await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(down.address() as AddressInfo).port}/jwks.json`;
     await new Promise((resolve) => down.close(resolve));
-    const other = await startRig({ env: { AUTH_MODE: 'jwt', JWT_JWKS_URL: url } });
-    try {
-      const res = await other.query(
-        OWN,
-        undefined,
-        bearer(await token({ ...plain, key: keys.rsa.privateKey, alg: 'RS256', kid: 'rsa-1' })),
-      );
-      expect(res.status).toBe(401);
-      expect(res.errors![0]!.extensions?.code).toBe('UNAUTHENTICATED');
-      expect(res.errors![0]!.message).toMatch(/key set/);
-      expect(other.emulator.calls).toEqual([]);
-    } finally {
-      await other.close();
-    }
+    await expectKeySetUnavailable(url);
   });
 
   it('refuses tokens as the key set being unavailable, not as bad tokens, while it answers with an error', async () => {
     const failing = createServer((_req, res) => res.writeHead(503).end('down for maintenance'));
     await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(failing.address() as AddressInfo).port}/jwks.json`;
-    const other = await startRig({ env: { AUTH_MODE: 'jwt', JWT_JWKS_URL: url } });
     try {
-      const res = await other.query(
-        OWN,
-        undefined,
-        bearer(await token({ ...plain, key: keys.rsa.privateKey, alg: 'RS256', kid: 'rsa-1' })),
-      );
-      expect(res.status).toBe(401);
-      expect(res.errors![0]!.extensions?.code).toBe('UNAUTHENTICATED');
-      expect(res.errors![0]!.message).toMatch(/key set/);
-      expect(other.emulator.calls).toEqual([]);
+      await expectKeySetUnavailable(url);
     } finally {
-      await other.close();
       await new Promise((resolve) => failing.close(resolve));
     }
   });
 });
+
+/** A gateway whose JWT_JWKS_URL is `url` refuses a good token as 401 "key set unavailable", with no upstream call. */
+async function expectKeySetUnavailable(url: string): Promise<void> {
+  const other = await startRig({ env: { AUTH_MODE: 'jwt', JWT_JWKS_URL: url } });
+  try {
+    const res = await other.query(
+      OWN,
+      undefined,
+      bearer(await token({ ...plain, key: keys.rsa.privateKey, alg: 'RS256', kid: 'rsa-1' })),
+    );
+    expect(res.status).toBe(401);
+    expect(res.errors![0]!.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(res.errors![0]!.message).toMatch(/key set/);
+    expect(other.emulator.calls).toEqual([]);
+  } finally {
+    await other.close();
+  }
+}
