@@ -38,6 +38,7 @@ import type { Config } from '../config.js';
 import type { Caller } from '../schema/context.js';
 import { gqlError, quote } from '../schema/errors.js';
 import { requestId } from './request-id.js';
+import { requestState } from './request-state.js';
 
 /** Lets a token read any user's tags and attributes (its own need no scope). */
 export const SCOPE_READ = 'tags:read';
@@ -100,7 +101,7 @@ export interface Auth {
 export function createAuth(auth: Config['auth'], log: Logger): Auth {
   if (auth.mode === 'none') return { plugin: {}, callerOf: () => null, authenticate: () => {}, denial: () => null };
   const verifier = new TokenVerifier(auth, log);
-  const callers = new WeakMap<Request, Caller>();
+  const callers = requestState<Caller>('caller');
   const refused = (request: Request, caller: Caller | null, error: GraphQLError) =>
     log.debug(
       { requestId: requestId(request), sub: caller?.sub, code: error.extensions?.code, reason: error.message },

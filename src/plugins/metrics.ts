@@ -10,6 +10,7 @@ import type { Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../metrics.js';
 import { requestId } from './request-id.js';
+import { requestState } from './request-state.js';
 
 export interface MetricsPluginOptions {
   metrics: GatewayMetrics;
@@ -33,7 +34,7 @@ export const PLAIN_CODE = /^[A-Z][A-Z0-9_]{0,47}$/;
 
 /** Follows each GraphQL request from its start to its answer. */
 export class RequestObserver {
-  private readonly observations = new WeakMap<Request, Observation>();
+  private readonly observations = requestState<Observation>('observation');
 
   constructor(readonly opts: MetricsPluginOptions) {}
 

@@ -1,6 +1,7 @@
 /** Every response carries `x-request-id`: the caller's own when sent, else a new one; logs carry it too. */
 import { randomUUID } from 'node:crypto';
 import type { Plugin } from 'graphql-yoga';
+import { requestState } from './request-state.js';
 
 const HEADER = 'x-request-id';
 /** A caller's id is kept only when it is short and plain, so it cannot forge log lines. */
@@ -15,7 +16,7 @@ export function requestIdFrom(given: string | string[] | null | undefined): stri
   return typeof given === 'string' && ACCEPTABLE.test(given) ? given : randomUUID();
 }
 
-const ids = new WeakMap<Request, string>();
+const ids = requestState<string>('request id');
 
 /** The id of a request, made once and remembered for its response. */
 export function requestId(request: Request): string {
@@ -32,7 +33,7 @@ export function requestId(request: Request): string {
  * path that has it at hand: a Headers over node's headers looks a missing one up by listing them all.
  */
 export function assignRequestId(request: Request, given: string | string[] | undefined): void {
-  if (!ids.has(request)) ids.set(request, requestIdFrom(given));
+  if (ids.get(request) === undefined) ids.set(request, requestIdFrom(given));
 }
 
 export function useRequestId(): Plugin {

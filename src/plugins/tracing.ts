@@ -11,6 +11,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { getOperationAST, type DocumentNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { outcomeOf } from './metrics.js';
+import { requestState } from './request-state.js';
 
 export interface RequestTracing {
   plugin: Plugin;
@@ -45,7 +46,7 @@ const headerGetter = {
 const PLAIN_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,99}$/;
 
 export function useTracing(tracer: Tracer | null, graphqlEndpoint: string): RequestTracing {
-  const spans = new WeakMap<Request, Span>();
+  const spans = requestState<Span>('span');
   const nothing = () => {};
   const off: RequestTracing = {
     plugin: {},
