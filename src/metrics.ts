@@ -46,6 +46,76 @@ export function seriesOf<T>(make: (key: string) => T, max: number): (key: string
   };
 }
 
+/** A histogram series observed on a request's path, or a counter series counted there. */
+export interface HistogramSeries {
+  observe(value: number): void;
+}
+export interface CounterSeries {
+  inc(): void;
+}
+
+type Labels = Record<string, string | number>;
+/** What prom-client keeps of a histogram's and a counter's series (15.x), by the key it hashes a label set to. */
+interface HistogramInternals {
+  hashMap?: Record<string, { sum: number; count: number; bucketValues: Record<number, number> } | undefined>;
+  upperBounds?: number[];
+  sortedLabelNames?: string[];
+}
+interface CounterInternals {
+  hashMap?: Record<string, { value: number } | undefined>;
+  sortedLabelNames?: string[];
+}
+
+/** prom-client's key for a label set: `name:value,` for each label, by sorted name. */
+function keyOf(sortedNames: readonly string[], labels: Labels): string {
+  let key = '';
+  for (const name of sortedNames) if (labels[name] !== undefined) key += `${name}:${labels[name]},`;
+  return key;
+}
+
+/**
+ * One series of a histogram, observed as prom-client's own `labels(...).observe` does, without its
+ * per-call work (a label object built, checked and hashed to a string: about 0.3 µs, ten times a
+ * request). The series' values are prom-client's own: the first observation, and any after a reset,
+ * go through prom-client, and every later one adds to the values it made. Where prom-client keeps
+ * them differently (another major version), every observation goes through it.
+ */
+export function histogramSeries(histogram: Histogram<string>, labels: Labels): HistogramSeries {
+  const child = histogram.labels(labels); // checks the label names once
+  const inner = histogram as unknown as HistogramInternals;
+  if (typeof inner.hashMap !== 'object' || !Array.isArray(inner.upperBounds) || !inner.sortedLabelNames) return child;
+  const key = keyOf(inner.sortedLabelNames, labels);
+  const bounds = inner.upperBounds;
+  return {
+    observe(value) {
+      const values = inner.hashMap![key];
+      if (values === undefined || !Number.isFinite(value)) return child.observe(value);
+      values.sum += value;
+      values.count += 1;
+      for (const bound of bounds)
+        if (value <= bound) {
+          values.bucketValues[bound]! += 1;
+          return;
+        }
+    },
+  };
+}
+
+/** The same for one series of a counter, counted by one. */
+export function counterSeries(counter: Counter<string>, labels: Labels): CounterSeries {
+  const child = counter.labels(labels);
+  const inner = counter as unknown as CounterInternals;
+  if (typeof inner.hashMap !== 'object' || !inner.sortedLabelNames) return { inc: () => child.inc() };
+  const key = keyOf(inner.sortedLabelNames, labels);
+  return {
+    inc() {
+      const values = inner.hashMap![key];
+      if (values === undefined) child.inc();
+      else values.value += 1;
+    },
+  };
+}
+
 /** How one GraphQL request ended: `ok`, or the `extensions.code` of its first error. */
 export interface GraphQLRequestRecord {
   operation: string | null;
@@ -59,7 +129,7 @@ export class GatewayMetrics {
   /** One series per operation and outcome (the key joins them with a NUL). */
   private readonly requestSeries = seriesOf((key) => {
     const [operation, outcome] = key.split('\u0000') as [string, string];
-    return this.requests.labels({ operation, outcome });
+    return histogramSeries(this.requests, { operation, outcome });
   }, MAX_CACHED_SERIES);
   private circuitSource: (() => CircuitState) | null = null;
 
@@ -71,10 +141,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  private readonly inFlight = new Gauge({
+  /** Counted here and read when scraped: a gauge's inc and dec each hash a label set and store a new value object. */
+  private requestsInFlight = 0;
+  private readonly inFlight: Gauge = new Gauge({
     name: 'graphql_requests_in_flight',
     help: 'GraphQL requests being served now',
     registers: [this.registry],
+    collect: () => this.inFlight.set(this.requestsInFlight),
   });
 
   private readonly upstreamCalls = new Histogram({
@@ -160,16 +233,16 @@ export class GatewayMetrics {
   // --- GraphQL side -----------------------------------------------------------
 
   requestStarted(): void {
-    this.inFlight.inc();
+    this.requestsInFlight++;
   }
 
   /** A request at the GraphQL path that turned out not to be one (the GraphiQL page). */
   requestAborted(): void {
-    this.inFlight.dec();
+    this.requestsInFlight--;
   }
 
   requestFinished(record: GraphQLRequestRecord): void {
-    this.inFlight.dec();
+    this.requestsInFlight--;
     const operation = this.operationLabel(record.operation);
     this.requestSeries(`${operation}\u0000${record.outcome}`).observe(record.durationMs / 1000);
   }

@@ -19,7 +19,7 @@ import type { ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
 import { takeApart } from './fold.js';
-import { seriesOf } from '../metrics.js';
+import { counterSeries, histogramSeries, seriesOf } from '../metrics.js';
 import { PLAIN_CODE } from './metrics.js';
 
 /** Label sets whose series the fast path keeps at hand (statuses times operation types: a few dozen). */
@@ -150,17 +150,17 @@ export function useYogaMetrics(registry: Registry): YogaMetrics {
   // The series the fast path observes, each looked up once: prom-client hashes a label set on every observe.
   const httpSeries = seriesOf((key: string) => {
     const [method, statusCode, operationType] = key.split('\0') as [string, string, string];
-    return httpDuration.histogram.labels(httpLabels(method, Number(statusCode), operationType));
+    return histogramSeries(httpDuration.histogram, httpLabels(method, Number(statusCode), operationType));
   }, MAX_SERIES);
   const executedSeries = seriesOf((operationType: string) => {
     const labels = { operationType };
     return {
-      parse: parsePhase.histogram.labels(labels),
-      validate: validatePhase.histogram.labels(labels),
-      context: contextPhase.histogram.labels(labels),
-      execute: executePhase.histogram.labels(labels),
-      duration: requestDuration.histogram.labels(labels),
-      requests: requests.counter.labels(labels),
+      parse: histogramSeries(parsePhase.histogram, labels),
+      validate: histogramSeries(validatePhase.histogram, labels),
+      context: histogramSeries(contextPhase.histogram, labels),
+      execute: histogramSeries(executePhase.histogram, labels),
+      duration: histogramSeries(requestDuration.histogram, labels),
+      requests: counterSeries(requests.counter, labels),
     };
   }, MAX_SERIES);
   return {
