@@ -14,10 +14,15 @@ const PROBES = new Set(['/healthz', '/readyz']);
 /** Whether the request names a Host this gateway serves; if not, it has been answered 400. */
 export function admitHost(req: IncomingMessage, res: ServerResponse, allowed: ReadonlySet<string> | 'any'): boolean {
   if (allowed === 'any') return true;
+  if (req.headers.host === served.host && allowed === served.allowed) return true;
   const host = (req.headers.host ?? '').toLowerCase();
   // host[:port] or [v6][:port]; admitRequest has already refused anything else.
   const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
-  if (allowed.has(name.replace(/\.$/, '')) || PROBES.has((req.url ?? '').split('?')[0]!)) return true;
+  if (allowed.has(name.replace(/\.$/, ''))) {
+    served = { host: req.headers.host, allowed };
+    return true;
+  }
+  if (PROBES.has((req.url ?? '').split('?')[0]!)) return true;
   const body = httpErrorBody(
     400,
     `This gateway is not served as ${JSON.stringify(name.slice(0, 64))}: list the name in ALLOWED_HOSTS to use it`,
@@ -28,3 +33,6 @@ export function admitHost(req: IncomingMessage, res: ServerResponse, allowed: Re
   });
   return false;
 }
+
+/** The last Host found served, and under which list: nearly every request names the one before it did. */
+let served: { host: string | undefined; allowed: ReadonlySet<string> | null } = { host: undefined, allowed: null };

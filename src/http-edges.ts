@@ -19,12 +19,12 @@ const HOST = /^(?:[\w.~!$&'()*+,;=-]*|\[[\da-fA-F:.]+\])(?::\d{1,5})?$/;
  * form (`GET http://host/graphql`), which an HTTP/1.1 server must accept, becomes its path.
  */
 export function admitRequest(req: IncomingMessage, res: ServerResponse): boolean {
-  // The id is made only for an answer given here: an admitted request gets its own where it is answered.
-  const id = () => requestIdFrom(req.headers['x-request-id']);
   const target = req.url ?? '/';
+  // Nearly every request names the Host and path the one before it did: those passed already.
+  if (target === admitted.target && req.headers.host === admitted.host) return true;
   if (target === '*' && req.method === 'OPTIONS') {
     // A question about the server as a whole: this is all it takes.
-    res.writeHead(204, { allow: 'GET, POST', 'x-request-id': id() }).end();
+    res.writeHead(204, { allow: 'GET, POST', 'x-request-id': idOf(req) }).end();
     return false;
   }
   if (/^https?:\/\//i.test(target) && URL.canParse(target)) {
@@ -39,10 +39,19 @@ export function admitRequest(req: IncomingMessage, res: ServerResponse): boolean
   else if (!req.url!.startsWith('/')) problem = 'The request target must be a path, such as /graphql';
   else if (!HOST.test(host) || !URL.canParse(`http://${host || 'localhost'}${req.url}`))
     problem = 'The Host header must be host[:port]';
-  if (!problem) return true;
-  writeErrorResponse(res, 400, httpErrorBody(400, problem), { 'x-request-id': id() });
+  if (!problem) {
+    if (req.headers.host !== undefined) admitted = { host: req.headers.host, target: req.url! };
+    return true;
+  }
+  writeErrorResponse(res, 400, httpErrorBody(400, problem), { 'x-request-id': idOf(req) });
   return false;
 }
+
+/** The Host and target of the last request admitted (a pair of plain strings: what passed once passes again). */
+let admitted: { host: string | undefined; target: string | undefined } = { host: undefined, target: undefined };
+
+/** The id is made only for an answer given here: an admitted request gets its own where it is answered. */
+const idOf = (req: IncomingMessage) => requestIdFrom(req.headers['x-request-id']);
 
 /** Node's own refusals of what it cannot parse, as coded JSON errors with a request id. */
 export function answerClientErrors(server: Server): void {

@@ -77,7 +77,7 @@ export class LoadShedder {
    * Call it before anything reads the body.
    */
   admit(req: IncomingMessage, res: ServerResponse): boolean {
-    if (EXEMPT.has((req.url ?? '').split('?')[0]!)) return true;
+    if (EXEMPT.has(pathOf(req.url ?? ''))) return true;
     const heavy = isHeavy(req);
     const why = this.refusal(heavy);
     if (why) {
@@ -87,12 +87,16 @@ export class LoadShedder {
     }
     this.inFlight++;
     if (heavy) this.heavyInFlight++;
-    res.once('close', () => {
-      this.inFlight--;
-      if (heavy) this.heavyInFlight--;
-    });
+    res.on('close', heavy ? this.heavyClosed : this.closed);
     return true;
   }
+
+  /** A taken response closed (one handler each, made once: not a closure per request). */
+  private readonly closed = () => void this.inFlight--;
+  private readonly heavyClosed = () => {
+    this.inFlight--;
+    this.heavyInFlight--;
+  };
 
   private tell(why: string): void {
     this.shedCount++;
@@ -122,6 +126,11 @@ export class LoadShedder {
     const sinceSample = performance.now() - this.lagSeenAt;
     return sinceSample > HOLD_MS ? 0 : this.lagMs;
   }
+}
+
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
 }
 
 function isHeavy(req: IncomingMessage): boolean {

@@ -339,9 +339,13 @@ function warnAboutExposure(config: Config, logger: Logger): void {
 /** Responses not yet finished, so that a drain can tell them to close their connection. */
 function trackAnswers(server: Server): Set<ServerResponse> {
   const answering = new Set<ServerResponse>();
+  // One listener for every response (node calls it on the response): no closure and once-wrapper per request.
+  const answered = function (this: ServerResponse) {
+    answering.delete(this);
+  };
   server.on('request', (_req, res: ServerResponse) => {
     answering.add(res);
-    res.once('close', () => answering.delete(res));
+    res.on('close', answered);
   });
   return answering;
 }
