@@ -149,7 +149,7 @@ export class PreparedRunner {
     Object.assign(context, this.opts.contextOf(request));
     observer.executing(request, args);
     tracing.executing(request, args);
-    const disarm = armDeadline(context.res, request, this.opts.deadlineMs);
+    const deadline = armDeadline(context.res, request, this.opts.deadlineMs);
     const started = Date.now();
     let result: ExecutionResult;
     try {
@@ -158,7 +158,7 @@ export class PreparedRunner {
       // What yoga makes of an execution that threw (its handleParams): the error, masked; no after-hook runs.
       return { errors: [this.maskedError(err)] };
     } finally {
-      disarm();
+      clearTimeout(deadline);
     }
     (result as { stringify?: Compiled['stringify'] }).stringify = prepared.compiled.stringify;
     yogaMetrics.observeExecuted('query', result, (Date.now() - started) / 1000);

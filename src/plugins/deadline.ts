@@ -20,32 +20,36 @@ export function useDeadlineBackstop(limitMs: number): Plugin {
     onExecute({ args }) {
       const { res, request } = args.contextValue as { res?: ServerResponse; request?: Request };
       if (!res) return;
-      const disarm = armDeadline(res, request, limitMs);
+      const deadline = armDeadline(res, request, limitMs);
       // Disarmed when the operation is done; one whose client left finds its response destroyed.
-      return { onExecuteDone: disarm };
+      return { onExecuteDone: () => clearTimeout(deadline) };
     },
   };
 }
 
-/** Answers `res` with 503 OVERLOADED once `limitMs` have passed without an answer; the function returned disarms it. */
-export function armDeadline(res: ServerResponse, request: Request | undefined, limitMs: number): () => void {
-  const timer = setTimeout(() => {
-    if (res.headersSent || res.writableEnded || res.destroyed) return;
-    const body = JSON.stringify({
-      errors: [
-        {
-          message:
-            `The gateway could not answer within ${limitMs} ms; retry after 1 s ` +
-            '(a mutation may have been applied in part: sending it again is safe)',
-          extensions: { code: 'OVERLOADED' },
-        },
-      ],
-    });
-    writeErrorResponse(res, 503, body, {
-      'retry-after': '1',
-      'x-request-id': request ? requestId(request) : requestIdFrom(null),
-    });
-  }, limitMs);
-  timer.unref();
-  return () => clearTimeout(timer);
+/**
+ * Answers `res` with 503 OVERLOADED once `limitMs` have passed without an answer; `clearTimeout` of the
+ * timer returned disarms it. The timer carries its arguments, not a closure over them: every request in
+ * flight holds one.
+ */
+export function armDeadline(res: ServerResponse, request: Request | undefined, limitMs: number): NodeJS.Timeout {
+  return setTimeout(answerLate, limitMs, res, request, limitMs).unref();
+}
+
+function answerLate(res: ServerResponse, request: Request | undefined, limitMs: number): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) return;
+  const body = JSON.stringify({
+    errors: [
+      {
+        message:
+          `The gateway could not answer within ${limitMs} ms; retry after 1 s ` +
+          '(a mutation may have been applied in part: sending it again is safe)',
+        extensions: { code: 'OVERLOADED' },
+      },
+    ],
+  });
+  writeErrorResponse(res, 503, body, {
+    'retry-after': '1',
+    'x-request-id': request ? requestId(request) : requestIdFrom(null),
+  });
 }

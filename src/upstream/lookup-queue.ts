@@ -135,7 +135,7 @@ export class LookupQueue<V> {
       if (this.queue.size >= MAX_ACCOUNTS_PER_CALL) this.stopLingering?.();
       this.pump();
       // The backstop: whatever the dispatcher and the upstream do, the request has its answer by its deadline.
-      ticket.backstop = setTimeout(() => this.giveUp(ticket), Math.max(0, deadline - Date.now()));
+      ticket.backstop = setTimeout(this.giveUp, Math.max(0, deadline - Date.now()), ticket);
     });
   }
 
@@ -162,7 +162,7 @@ export class LookupQueue<V> {
   }
 
   /** Answers a request's lookups still open at its deadline: still queued, they expire; sent, the upstream was too slow. */
-  private giveUp(ticket: Ticket<V>): void {
+  private readonly giveUp = (ticket: Ticket<V>): void => {
     const queued: Array<Late<V>> = [];
     for (const account of ticket.accounts) {
       if (ticket.results.has(account)) continue;
@@ -170,7 +170,7 @@ export class LookupQueue<V> {
       else this.answer(ticket, account, TimError.unavailable('no answer from TIM before the request deadline'));
     }
     this.expire(queued);
-  }
+  };
 
   /** Takes a ticket that gave up out of an account's queue entry, so memory goes with it; false when it was sent already. */
   private forget(account: string, ticket: Ticket<V>): boolean {
@@ -316,14 +316,17 @@ export class LookupQueue<V> {
   }
 
   private async send(batch: Batch<V>, slot: BudgetSlot): Promise<void> {
-    const accounts = [...batch.keys()];
+    const accounts: string[] = [];
     let deadline = 0;
     const traces: RequestTrace[] = [];
-    for (const tickets of batch.values())
+    // forEach, not for-of: no entry pair and iterator result made per account.
+    batch.forEach((tickets, account) => {
+      accounts.push(account);
       for (const t of tickets) {
         if (t.deadline > deadline) deadline = t.deadline;
         if (t.trace) traces.push(t.trace);
       }
+    });
     let results: Map<string, Lookup<V>>;
     try {
       results = await this.opts.fetch(accounts, deadline, slot, traces);
@@ -341,9 +344,9 @@ export class LookupQueue<V> {
    */
   private settle(batch: Batch<V>, results: ReadonlyMap<string, Lookup<V>>, missing: () => Error): void {
     let error: Error | undefined;
-    for (const [account, tickets] of batch) {
+    batch.forEach((tickets, account) => {
       const r = results.get(account) ?? (error ??= missing());
       for (const t of tickets) this.answer(t, account, r);
-    }
+    });
   }
 }
