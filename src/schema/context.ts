@@ -27,9 +27,9 @@ export interface Caller {
 export interface GatewayContext {
   services: Services;
   /** The request's `User.tags` loader: every lookup of the request, deduplicated, in batches of at most 100. */
-  tags: DataLoader<string, string[]>;
+  tags: RequestLoader<string[]>;
   /** The request's `User.attributes` / `User.attribute` loader: one im_get_attr lookup per user, batched the same way. */
-  attributes: DataLoader<string, Attrs>;
+  attributes: RequestLoader<Attrs>;
   /** The ids this request asks for: checked and counted before any lookup. */
   ids: RequestIds;
   /** Epoch ms by which upstream work for this request must be done. */
@@ -46,24 +46,62 @@ export function createContext(
 ): GatewayContext {
   const deadline = Date.now() + services.config.requestTimeoutMs;
   const ids = new RequestIds(services.config.maxIdsPerRequest);
-  /** A loader over one read command: refused as a whole when the request's ids are bad, else batched and shared. */
-  const loaderOf = <V>(reads: AccountReads<'im_get_tag' | 'im_get_attr', V>) =>
-    new DataLoader<string, V>(
-      async (accounts) => {
-        if (ids.refusal) {
-          const error = badInput(`Not looked up: this request has bad input (${ids.refusal.message})`);
-          return accounts.map(() => error);
-        }
-        const results: Array<V | Error> = await reads.get(accounts, deadline, trace);
-        for (let i = 0; i < results.length; i++) {
-          const r = results[i];
-          if (r instanceof Error) results[i] = toGraphQLError(r) as Error;
-        }
-        return results;
-      },
-      { maxBatchSize: MAX_ACCOUNTS_PER_CALL },
-    );
-  const tags = loaderOf(services.upstream.tags);
-  const attributes = loaderOf(services.upstream.attributes);
+  const request: LoaderRequest = { ids, deadline, trace };
+  const tags = new RequestLoader(services.upstream.tags, request);
+  const attributes = new RequestLoader(services.upstream.attributes, request);
   return { services, tags, attributes, ids, deadline, caller, trace };
+}
+
+/** What a request's loaders need of it. */
+interface LoaderRequest {
+  ids: RequestIds;
+  deadline: number;
+  trace: RequestTrace;
+}
+
+/**
+ * A request's loader over one read command: refused as a whole when the request's ids are bad,
+ * else batched and shared. Its DataLoader is made on the first lookup: most requests read only
+ * one of the two commands, and a loader held while the request waits for its call is memory
+ * every young-generation collection copies.
+ */
+export class RequestLoader<V> {
+  private loader: DataLoader<string, V> | null = null;
+
+  constructor(
+    private readonly reads: AccountReads<'im_get_tag' | 'im_get_attr', V>,
+    private readonly request: LoaderRequest,
+  ) {}
+
+  load(account: string): Promise<V> {
+    this.loader ??= new DataLoader<string, V>((accounts) => this.batch(accounts), {
+      maxBatchSize: MAX_ACCOUNTS_PER_CALL,
+    });
+    return this.loader.load(account);
+  }
+
+  /** Forgets an account's value (a write of this request changed it). */
+  clear(account: string): this {
+    this.loader?.clear(account);
+    return this;
+  }
+
+  /** A `.then`, not an `await`: what a request holds while it waits for its call is kept small (see above). */
+  private batch(accounts: readonly string[]): Promise<Array<V | Error>> {
+    const { ids, deadline, trace } = this.request;
+    if (ids.refusal) {
+      const error = badInput(`Not looked up: this request has bad input (${ids.refusal.message})`);
+      return Promise.resolve(accounts.map(() => error));
+    }
+    return this.reads.get(accounts, deadline, trace).then(asGraphQLErrors);
+  }
+}
+
+/** The upstream's errors, as the GraphQL errors a field answers with. */
+function asGraphQLErrors<V>(results: Array<V | Error>): Array<V | Error> {
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    if (r instanceof Error) results[i] = toGraphQLError(r) as Error;
+  }
+  return results;
 }

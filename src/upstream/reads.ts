@@ -59,15 +59,19 @@ export class AccountReads<C extends LookupCommand, V> {
     return accounts.map((a) => cached.get(a) ?? fetched.get(a) ?? new Error(`no answer for account ${a}`));
   }
 
-  /** `accounts`' values, all looked up (`misses` are the same accounts, distinct). */
-  private async getFetched(
+  /**
+   * `accounts`' values, all looked up (`misses` are the same accounts, distinct). A `.then`, not an
+   * `await`: every request waiting for its call holds this, and an async frame is the larger.
+   */
+  private getFetched(
     accounts: readonly string[],
     misses: readonly string[],
     deadline: number,
     trace: RequestTrace,
   ): Promise<Array<Lookup<V>>> {
-    const fetched = misses.length > 0 ? await this.lookup(misses, deadline, trace) : new Map<string, Lookup<V>>();
-    return accounts.map((a) => fetched.get(a) ?? new Error(`no answer for account ${a}`));
+    const fetched =
+      misses.length > 0 ? this.lookup(misses, deadline, trace) : Promise.resolve(new Map<string, Lookup<V>>());
+    return fetched.then((found) => accounts.map((a) => found.get(a) ?? new Error(`no answer for account ${a}`)));
   }
 
   /** Drops the accounts' cached values (a write is about to change them, or just did). */
@@ -152,6 +156,7 @@ export class AccountReads<C extends LookupCommand, V> {
 
 /** The accounts once each; the same list when none is named twice (a request's loader never does). */
 function distinct(accounts: readonly string[]): readonly string[] {
+  if (accounts.length < 2) return accounts;
   const seen = new Set(accounts);
   return seen.size === accounts.length ? accounts : [...seen];
 }

@@ -98,6 +98,6 @@ export class Upstream {
 
 function byAccount<R, V>(read: Map<string, R>, pick: (r: R) => Lookup<V>): Map<string, Lookup<V>> {
   const out = new Map<string, Lookup<V>>();
-  for (const [account, r] of read) out.set(account, pick(r));
+  read.forEach((r, account) => out.set(account, pick(r)));
   return out;
 }
