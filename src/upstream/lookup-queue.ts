@@ -20,7 +20,7 @@
  * last second reach nine tenths of its budget (of this process's share of it
  * where a fleet shares one: TIM_MAX_QPS / GATEWAY_REPLICAS), a call that
  * would not be full waits until one pace interval (a second over that) after
- * the call before it, gathering the lookups that come meanwhile; a full one
+ * the call before it was due, gathering the lookups that come meanwhile; a full one
  * goes as soon as it has its slot. Without this, the budget's burst
  * allowance and the way slots free (a window after each call ends, in the
  * pattern the calls ended in) let calls leave in clumps: a call of 100 and,
@@ -88,6 +88,14 @@ export class LookupQueue<V> {
   private pumping = false;
   /** When this queue's calls of the last window left (Date.now), oldest first. */
   private readonly sentAt: number[] = [];
+  /**
+   * When the next paced call is due (Date.now): one pace interval after the last was due, not after
+   * it left. A linger that ends late (a busy event loop: the timer fires a millisecond or two after
+   * its time) would otherwise stretch every interval after it, and a loaded gateway's calls fall
+   * short of its share for no reason the budget has. It never lags a call's departure by more than
+   * one interval, so after a pause the calls do not rush to catch up.
+   */
+  private paceAt = -Infinity;
   /** Ends the dispatcher's wait for a fuller call early (the queue filled a call); null when it does not wait. */
   private stopLingering: (() => void) | null = null;
 
@@ -215,7 +223,10 @@ export class LookupQueue<V> {
           slot.unused();
           continue;
         }
-        this.sentAt.push(Date.now());
+        const now = Date.now();
+        this.sentAt.push(now);
+        const interval = WINDOW_MS / this.opts.attempts.shareOf(this.opts.command);
+        this.paceAt = Math.max(this.paceAt, now - interval) + interval;
         void this.send(batch, slot);
       }
     } catch (err) {
@@ -238,7 +249,7 @@ export class LookupQueue<V> {
     while (sentAt.length > 0 && sentAt[0]! <= now - WINDOW_MS) sentAt.shift();
     const share = this.opts.attempts.shareOf(this.opts.command);
     if (sentAt.length === 0 || sentAt.length < share * PACED_FROM) return null;
-    const until = Math.min(sentAt[sentAt.length - 1]! + WINDOW_MS / share, due - MIN_CALL_MS);
+    const until = Math.min(this.paceAt, due - MIN_CALL_MS);
     return until > now ? until : null;
   }
 
