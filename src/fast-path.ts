@@ -47,7 +47,7 @@ export interface FastPathOptions {
 /** The media types yoga answers plain results in, in the order its result processor tries them. */
 const REGULAR_TYPES = ['application/graphql-response+json', 'application/json'] as const;
 type RegularType = (typeof REGULAR_TYPES)[number];
-/** Accept headers seen, and what yoga answers each with; bounded, since clients choose them. */
+/** Accept (and content type) headers seen, and what yoga makes of each; bounded, since clients choose them. */
 const MAX_ACCEPTS = 64;
 const PARAM_KEYS = new Set(['query', 'variables', 'operationName']);
 /** The content types yoga parses as JSON, matched as it matches them: the first of a list, exactly, or with parameters. */
@@ -58,6 +58,8 @@ export class FastPath {
   /** Requests this path answered itself (not handed over to yoga). */
   answered = 0;
   private readonly accepts = new Map<string, RegularType | null>();
+  /** Content types seen, and whether each is JSON to yoga; bounded the same way. */
+  private readonly contentTypes = new Map<string, boolean>();
   private readonly Request: typeof Request;
   /** Work a plugin leaves running past the answer: only its failure is worth a line. */
   private readonly waitUntil = (work: Promise<unknown> | unknown) =>
@@ -73,7 +75,7 @@ export class FastPath {
     const { headers } = req;
     const type = headers['content-type'];
     const length = headers['content-length'];
-    if (type === undefined || !isJsonType(type)) return false;
+    if (type === undefined || !this.isJsonType(type)) return false;
     // A chunked body, or one over the limit: yoga's, for its 413 and its counting.
     if (length === undefined || headers['transfer-encoding'] !== undefined || !CONTENT_LENGTH.test(length))
       return false;
@@ -167,6 +169,16 @@ export class FastPath {
       errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }],
     });
     writeErrorResponse(res, 500, body, { 'x-request-id': requestIdFrom(req.headers['x-request-id']) });
+  }
+
+  /** Whether yoga parses a body of this content type as JSON; known types are looked up, not split again. */
+  private isJsonType(type: string): boolean {
+    let known = this.contentTypes.get(type);
+    if (known === undefined) {
+      known = isJsonType(type);
+      if (this.contentTypes.size < MAX_ACCEPTS) this.contentTypes.set(type, known);
+    }
+    return known;
   }
 
   /**

@@ -57,7 +57,7 @@ export interface CounterSeries {
 type Labels = Record<string, string | number>;
 /** What prom-client keeps of a histogram's and a counter's series (15.x), by the key it hashes a label set to. */
 interface HistogramInternals {
-  hashMap?: Record<string, { sum: number; count: number; bucketValues: Record<number, number> } | undefined>;
+  hashMap?: Record<string, { sum: number; count: number; bucketValues: Record<string, number> } | undefined>;
   upperBounds?: number[];
   sortedLabelNames?: string[];
 }
@@ -86,15 +86,17 @@ export function histogramSeries(histogram: Histogram<string>, labels: Labels): H
   if (typeof inner.hashMap !== 'object' || !Array.isArray(inner.upperBounds) || !inner.sortedLabelNames) return child;
   const key = keyOf(inner.sortedLabelNames, labels);
   const bounds = inner.upperBounds;
+  // The buckets' keys as prom-client writes them, made once: a number key is made a string on every use.
+  const bucketKeys = bounds.map(String);
   return {
     observe(value) {
       const values = inner.hashMap![key];
       if (values === undefined || !Number.isFinite(value)) return child.observe(value);
       values.sum += value;
       values.count += 1;
-      for (const bound of bounds)
-        if (value <= bound) {
-          values.bucketValues[bound]! += 1;
+      for (let i = 0; i < bounds.length; i++)
+        if (value <= bounds[i]!) {
+          values.bucketValues[bucketKeys[i]!]! += 1;
           return;
         }
     },
