@@ -18,7 +18,8 @@ describe('newRequestId', () => {
   it('spreads its random hex digits over every value', () => {
     const counts = new Map<string, number>();
     for (let i = 0; i < 2000; i++)
-      for (const digit of newRequestId().replace(/-/g, '').slice(0, 12)) counts.set(digit, (counts.get(digit) ?? 0) + 1);
+      for (const digit of newRequestId().replace(/-/g, '').slice(0, 12))
+        counts.set(digit, (counts.get(digit) ?? 0) + 1);
     expect(counts.size).toBe(16);
     for (const n of counts.values()) expect(n).toBeGreaterThan(1000); // 1,500 expected for each
   });
