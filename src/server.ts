@@ -89,7 +89,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const signer = new AdminSigner({ sdkappid: tim.sdkappid, identifier: tim.adminIdentifier, secretKey: tim.secretKey });
   const client = new TimClient({ baseUrl: tim.baseUrl, sdkappid: tim.sdkappid, signer, timeoutMs: tim.timeoutMs });
   const metrics = new GatewayMetrics();
-  const tracing = createTracing(config.tracing);
+  const tracing = await createTracing(config.tracing);
   client.onCall((call) => logger.debug({ upstream: call }, 'upstream call'));
   client.onCall(metrics.upstreamCall);
   const { budgets, tagCache, attributeCache } = await budgetsAndCachesOf(
@@ -186,7 +186,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     useDocumentCache(),
   ]);
   const yoga = createYoga<Record<string, unknown>, GatewayContext>({
-    schema: config.federation ? subgraphSchema : schema,
+    schema: config.federation ? subgraphSchema() : schema,
     plugins,
     graphqlEndpoint: '/graphql',
     // Yoga's own health check answers an empty 200 to every URL that *ends with* this string (`/graphql?x=/health`
@@ -218,7 +218,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     (opts.fastPath ?? true)
       ? new PreparedRunner({
           queries: preparedQueries,
-          schema: config.federation ? subgraphSchema : schema,
+          schema: config.federation ? subgraphSchema() : schema,
           auth,
           listBounds,
           observer,

@@ -1,17 +1,14 @@
 /**
  * OpenTelemetry for one gateway: its own tracer provider, never the global
  * one, so two gateways in a process export apart and nothing outlives `close`.
- * With no endpoint configured no SDK is created at all.
+ * With no endpoint configured no SDK is loaded or created at all.
  *
  * Nothing is instrumented automatically: spans hold only the attributes the
  * gateway writes (src/plugins/tracing.ts, src/upstream/trace.ts). HTTP
  * auto-instrumentation would record the TIM URL, whose query holds the usersig.
  */
 import type { Tracer } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import type { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { Config } from './config.js';
 import { NO_TRACE, otelUpstreamTracer, type UpstreamTracer } from './upstream/trace.js';
 
@@ -25,8 +22,17 @@ export interface Tracing {
 
 const OFF: Tracing = { tracer: null, upstream: NO_TRACE, shutdown: async () => {} };
 
-export function createTracing({ endpoint, serviceName }: Config['tracing']): Tracing {
+/** The SDK is loaded only when tracing is on: it is a few MB of heap that every gateway would carry. */
+export async function createTracing({ endpoint, serviceName }: Config['tracing']): Promise<Tracing> {
   if (!endpoint) return OFF;
+  const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }, semconv] =
+    await Promise.all([
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/resources'),
+      import('@opentelemetry/sdk-trace-node'),
+      import('@opentelemetry/semantic-conventions'),
+    ]);
+  const { ATTR_SERVICE_NAME } = semconv;
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
     // OTLP/HTTP with JSON bodies, to the signal path the OTLP spec appends to the base endpoint.

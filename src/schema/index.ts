@@ -17,5 +17,12 @@ export const FEDERATION_LINK = 'https://specs.apollo.dev/federation/v2.6';
 
 export const schema = builder.toSchema({ sortSchema: false });
 
-/** The plain schema with `_service` and `_entities`, and `User @key(fields: "id")`. */
-export const subgraphSchema: GraphQLSchema = builder.toSubGraphSchema({ linkUrl: FEDERATION_LINK });
+let subgraph: GraphQLSchema | undefined;
+
+/**
+ * The plain schema with `_service` and `_entities`, and `User @key(fields: "id")`: made when first
+ * asked for, so that a gateway without FEDERATION=true does not hold a second schema.
+ */
+export function subgraphSchema(): GraphQLSchema {
+  return (subgraph ??= builder.toSubGraphSchema({ linkUrl: FEDERATION_LINK }));
+}

@@ -9,5 +9,5 @@ export function printSchemaSDL(): string {
 
 /** The subgraph SDL a router composes (what `_service { sdl }` answers): federation directives included. */
 export function printSubgraphSDL(): string {
-  return `${printSubgraphSchema(subgraphSchema)}\n`;
+  return `${printSubgraphSchema(subgraphSchema())}\n`;
 }
