@@ -21,12 +21,9 @@ export const HEAP_GROWING_PERCENT = 100;
  * and the young generation's pages were a sixth of the gateway's RSS. At 32 MB the gateway kept 40-70
  * MB less (peak RSS 367 and 373 MB against 437 and 411, single users with no upstream limit, in-process)
  * for twice as many scavenges, each about half as long: minor GC 27.8 and 29.1 µs per request against
- * 25.9 and 24.0. Since the per-request state was cut (2026-12-04) 16 MB: on an AMD machine whose
- * reference gateway peaked at 195-215 MB, the young generation at 32 MB was 57 of the gateway's
- * 204-216 MB and put it at x0.99-1.05 of the reference; at 16 MB, 30 MB of 173 (x0.81), for 3-7% more
- * CPU per request at 400 connections. 24 grows to what 32 does (V8 doubles a semi-space's size).
+ * 25.9 and 24.0.
  */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
 
 export function tuneHeap(): void {
   if (process.execArgv.some((flag) => /^--heap[-_]growing[-_]percent\b/.test(flag))) return;
