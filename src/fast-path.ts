@@ -24,6 +24,7 @@ import type { RequestObserver } from './plugins/metrics.js';
 import type { RequestTracing } from './plugins/tracing.js';
 import { writeErrorResponse } from './plugins/error-codes.js';
 import { jsonObjectOf } from './json.js';
+import { memoized } from './memo.js';
 import { assignRequestId, requestId, requestIdFrom } from './plugins/request-id.js';
 import type { YogaMetrics } from './plugins/yoga-metrics.js';
 import type { GatewayContext } from './schema/context.js';
@@ -47,7 +48,7 @@ export interface FastPathOptions {
 /** The media types yoga answers plain results in, in the order its result processor tries them. */
 const REGULAR_TYPES = ['application/graphql-response+json', 'application/json'] as const;
 type RegularType = (typeof REGULAR_TYPES)[number];
-/** Accept (and content type) headers seen, and what yoga makes of each; bounded, since clients choose them. */
+/** Accept and content type headers kept with what yoga makes of each; bounded, since clients choose them. */
 const MAX_ACCEPTS = 64;
 const PARAM_KEYS = new Set(['query', 'variables', 'operationName']);
 /** The content types yoga parses as JSON, matched as it matches them: the first of a list, exactly, or with parameters. */
@@ -57,9 +58,10 @@ const CONTENT_LENGTH = /^\d+$/;
 export class FastPath {
   /** Requests this path answered itself (not handed over to yoga). */
   answered = 0;
-  private readonly accepts = new Map<string, RegularType | null>();
-  /** Content types seen, and whether each is JSON to yoga; bounded the same way. */
-  private readonly contentTypes = new Map<string, boolean>();
+  /** What yoga answers each Accept header seen with (see mediaTypeOf). */
+  private readonly mediaTypeFor = memoized(mediaTypeOf, MAX_ACCEPTS);
+  /** Whether yoga parses a body of each content type seen as JSON: known types are looked up, not split again. */
+  private readonly isJsonType = memoized(isJsonType, MAX_ACCEPTS);
   private readonly Request: typeof Request;
   /** Work a plugin leaves running past the answer: only its failure is worth a line. */
   private readonly waitUntil = (work: Promise<unknown> | unknown) =>
@@ -81,7 +83,7 @@ export class FastPath {
       return false;
     if (Number(length) > this.opts.maxBodyBytes) return false;
     if (this.opts.corsOn && headers.origin !== undefined) return false;
-    const mediaType = this.mediaTypeFor(headers.accept);
+    const mediaType = this.mediaTypeFor(headers.accept ?? '');
     if (!mediaType) return false;
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -170,38 +172,6 @@ export class FastPath {
     });
     writeErrorResponse(res, 500, body, { 'x-request-id': requestIdFrom(req.headers['x-request-id']) });
   }
-
-  /** Whether yoga parses a body of this content type as JSON; known types are looked up, not split again. */
-  private isJsonType(type: string): boolean {
-    let known = this.contentTypes.get(type);
-    if (known === undefined) {
-      known = isJsonType(type);
-      if (this.contentTypes.size < MAX_ACCEPTS) this.contentTypes.set(type, known);
-    }
-    return known;
-  }
-
-  /**
-   * The media type yoga's result processors choose for an Accept header, when it is a plain JSON
-   * one; null when yoga would stream (SSE, multipart) or refuse it. Yoga tries each processor for
-   * each accepted type, the client's last first, and the last match wins: its regular processor
-   * comes last, so it wins whenever one of its two types matches.
-   */
-  private mediaTypeFor(accept: string | undefined): RegularType | null {
-    const key = accept ?? '';
-    let known = this.accepts.get(key);
-    if (known !== undefined) return known;
-    known = null;
-    const asked = (accept || '*/*').replace(/\s/g, '').toLowerCase().split(',');
-    for (const entry of asked.reverse()) {
-      const [mediaType, ...rest] = entry.split(';');
-      const charset = rest.find((param) => param.includes('charset=')) ?? 'charset=utf-8';
-      if (mediaType === undefined || charset !== 'charset=utf-8') continue;
-      for (const type of REGULAR_TYPES) if (matches(type, mediaType)) known = type;
-    }
-    if (this.accepts.size < MAX_ACCEPTS) this.accepts.set(key, known);
-    return known;
-  }
 }
 
 /**
@@ -236,6 +206,24 @@ function write(res: ServerResponse, status: number, contentType: string, text: s
  */
 function isPlainData(result: ExecutionResult): boolean {
   return !(Symbol.asyncIterator in result) && !result.errors?.length && result.extensions == null;
+}
+
+/**
+ * The media type yoga's result processors choose for an Accept header (empty: none sent), when it
+ * is a plain JSON one; null when yoga would stream (SSE, multipart) or refuse it. Yoga tries each
+ * processor for each accepted type, the client's last first, and the last match wins: its regular
+ * processor comes last, so it wins whenever one of its two types matches.
+ */
+function mediaTypeOf(accept: string): RegularType | null {
+  let known: RegularType | null = null;
+  const asked = (accept || '*/*').replace(/\s/g, '').toLowerCase().split(',');
+  for (const entry of asked.reverse()) {
+    const [mediaType, ...rest] = entry.split(';');
+    const charset = rest.find((param) => param.includes('charset=')) ?? 'charset=utf-8';
+    if (mediaType === undefined || charset !== 'charset=utf-8') continue;
+    for (const type of REGULAR_TYPES) if (matches(type, mediaType)) known = type;
+  }
+  return known;
 }
 
 function isJsonType(header: string): boolean {

@@ -11,6 +11,7 @@ import type { CallRecord } from './tim/client.js';
 import type { Command } from './tim/commands.js';
 import type { CircuitState } from './upstream/circuit.js';
 import type { UpstreamEvents } from './upstream/upstream.js';
+import { memoized } from './memo.js';
 
 /** Seconds; from a cache-speed answer to a request that used its whole time. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -29,22 +30,6 @@ const MAX_OPERATION_NAMES = 200;
 const PLAIN_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
 /** Request series kept at hand: operation names are capped, outcomes are codes, so this is never reached in practice. */
 const MAX_CACHED_SERIES = 2000;
-
-/**
- * A metric's series by key, each made once (prom-client hashes a label set on every observe of it):
- * `make` builds the series for a key; past `max` keys, one is made anew each time.
- */
-export function seriesOf<T>(make: (key: string) => T, max: number): (key: string) => T {
-  const made = new Map<string, T>();
-  return (key) => {
-    let series = made.get(key);
-    if (series === undefined) {
-      series = make(key);
-      if (made.size < max) made.set(key, series);
-    }
-    return series;
-  };
-}
 
 /** A histogram series observed on a request's path, or a counter series counted there. */
 export interface HistogramSeries {
@@ -129,7 +114,7 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly operationNames = new Set<string>();
   /** One series per operation and outcome (the key joins them with a NUL). */
-  private readonly requestSeries = seriesOf((key) => {
+  private readonly requestSeries = memoized((key) => {
     const [operation, outcome] = key.split('\u0000') as [string, string];
     return histogramSeries(this.requests, { operation, outcome });
   }, MAX_CACHED_SERIES);

@@ -25,14 +25,17 @@ const OFF: Tracing = { tracer: null, upstream: NO_TRACE, shutdown: async () => {
 /** The SDK is loaded only when tracing is on: it is a few MB of heap that every gateway would carry. */
 export async function createTracing({ endpoint, serviceName }: Config['tracing']): Promise<Tracing> {
   if (!endpoint) return OFF;
-  const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, NodeTracerProvider }, semconv] =
-    await Promise.all([
-      import('@opentelemetry/exporter-trace-otlp-http'),
-      import('@opentelemetry/resources'),
-      import('@opentelemetry/sdk-trace-node'),
-      import('@opentelemetry/semantic-conventions'),
-    ]);
-  const { ATTR_SERVICE_NAME } = semconv;
+  const [
+    { OTLPTraceExporter },
+    { resourceFromAttributes },
+    { BatchSpanProcessor, NodeTracerProvider },
+    { ATTR_SERVICE_NAME },
+  ] = await Promise.all([
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-trace-node'),
+    import('@opentelemetry/semantic-conventions'),
+  ]);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: serviceName }),
     // OTLP/HTTP with JSON bodies, to the signal path the OTLP spec appends to the base endpoint.

@@ -19,7 +19,8 @@ import type { ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
 import { takeApart } from './fold.js';
-import { counterSeries, histogramSeries, seriesOf } from '../metrics.js';
+import { counterSeries, histogramSeries } from '../metrics.js';
+import { memoized } from '../memo.js';
 import { PLAIN_CODE } from './metrics.js';
 
 /** Label sets whose series the fast path keeps at hand (statuses times operation types: a few dozen). */
@@ -148,11 +149,11 @@ export function useYogaMetrics(registry: Registry): YogaMetrics {
     },
   });
   // The series the fast path observes, each looked up once: prom-client hashes a label set on every observe.
-  const httpSeries = seriesOf((key: string) => {
+  const httpSeries = memoized((key: string) => {
     const [method, statusCode, operationType] = key.split('\0') as [string, string, string];
     return histogramSeries(httpDuration.histogram, httpLabels(method, Number(statusCode), operationType));
   }, MAX_SERIES);
-  const executedSeries = seriesOf((operationType: string) => {
+  const executedSeries = memoized((operationType: string) => {
     const labels = { operationType };
     return {
       parse: histogramSeries(parsePhase.histogram, labels),
